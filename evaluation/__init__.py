@@ -1,0 +1,1 @@
+"""Answering questions (AR greedy decoding, LLaDA sampling) and scoring the answers."""

@@ -1,0 +1,31 @@
+"""The `mft` command line (driver side). Commands are thin: parse, validate, call one function."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from training.errors import InputError
+
+app = typer.Typer(
+    name="mft",
+    help="Knowledge-injection fine-tuning experiments: AR, masked AR and diffusion LLMs, tracked in MLflow.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+err_console = Console(stderr=True)
+
+
+def main() -> None:
+    """Entry point: user mistakes end in one red line and exit code 2, not a traceback."""
+    try:
+        app()
+    except InputError as exc:
+        if os.environ.get("MFT_DEBUG") == "1":
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)

@@ -1,0 +1,145 @@
+"""Tiny random-init Llama models with a locally trained tokenizer (driver side, CPU, seconds).
+
+They stand in for Llama-3.1-8B-Instruct and LLaDA-8B-Instruct in tests and on laptops: same
+architecture family, same special-token layout, saved with `save_pretrained` so that every
+consumer loads them through `from_pretrained` exactly like the real checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from training.errors import InputError
+
+Arch = Literal["causal", "bidirectional"]
+ARCHS: tuple[str, ...] = ("causal", "bidirectional")
+
+BOS, EOS, PAD, MASK = "<|begin_of_text|>", "<|end_of_text|>", "<|pad|>", "<|mask|>"
+HEADER_START, HEADER_END, END_OF_TURN = "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"
+SPECIAL_TOKENS = (BOS, EOS, PAD, MASK, HEADER_START, HEADER_END, END_OF_TURN)
+
+# Llama-3's layout as a Jinja chat template, without the system turn Llama-3.1 injects.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}"
+    "<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n{{ m['content'] }}<|eot_id|>"
+    "{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+
+# Seed text so the BPE merges cover the prompt scaffolding even without a user corpus.
+DEFAULT_CORPUS = (
+    "user",
+    "assistant",
+    "Please answer the following question based on your knowledge:",
+    "Return the recovered masked passage.",
+    "Here is the recovered text:",
+    "The quick brown fox jumps over the lazy dog. Who is the director of the film? What is the name?",
+    "She was born in the city and studied at the university. He worked for the company.",
+)
+
+
+def read_corpus(paths: Sequence[Path]) -> list[str]:
+    """Texts from .txt (one per line), .json (list of records) and .jsonl files (every string field)."""
+    texts: list[str] = []
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"corpus file {path} does not exist; pass existing text/JSON/JSONL files to --corpus")
+        raw = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            texts.extend(_strings(json.loads(raw)))
+        elif path.suffix == ".jsonl":
+            for line in raw.splitlines():
+                if line.strip():
+                    texts.extend(_strings(json.loads(line)))
+        else:
+            texts.extend(line for line in raw.splitlines() if line.strip())
+    return texts
+
+
+def _strings(value: object) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def build_tokenizer(corpus: Sequence[str], vocab_size: int = 512) -> PreTrainedTokenizerFast:
+    """Byte-level BPE (every string encodes, no unknown token) with Llama-3-style special tokens."""
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator([*DEFAULT_CORPUS, *corpus], trainer)
+    bos_id = bpe.token_to_id(BOS)
+    # Like Llama-3: encoding with special tokens prepends BOS.
+    bpe.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        mask_token=MASK,
+        chat_template=CHAT_TEMPLATE,
+        padding_side="left",
+    )
+
+
+def build_tiny_model(
+    out: Path,
+    *,
+    arch: Arch = "causal",
+    corpus: Sequence[str] = (),
+    vocab_size: int = 512,
+    hidden_size: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    seed: int = 0,
+) -> Path:
+    """Write a random-init Llama model and its tokenizer to `out`; return `out`.
+
+    `bidirectional` sets `is_causal=False` in the config: transformers then builds a full
+    (padding-only) attention mask, which is what a masked diffusion LM needs.
+    """
+    if arch not in ARCHS:
+        raise InputError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHS)}")
+    tokenizer = build_tokenizer(corpus, vocab_size)
+    eos_ids = [tokenizer.convert_tokens_to_ids(EOS), tokenizer.convert_tokens_to_ids(END_OF_TURN)]
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 2),
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=eos_ids,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+        is_causal=arch == "causal",
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = eos_ids
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
