@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from orchestrator.cli import main
 from orchestrator.tiny_models import build_tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,3 +37,28 @@ def tiny_causal(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bidirectional(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "bidirectional", arch="bidirectional")
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def mft(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """Run the real `mft` entry point in-process: `mft("data", "list")` → exit code, stdout, stderr."""
+    monkeypatch.setenv("COLUMNS", "200")  # Rich tables unwrapped, so tests can read them
+
+    def run(*args: str) -> CliResult:
+        monkeypatch.setattr(sys, "argv", ["mft", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
