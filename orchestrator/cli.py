@@ -8,6 +8,8 @@ import sys
 import typer
 from rich.console import Console
 
+from orchestrator.bench_cli import bench_app
+from orchestrator.data_cli import data_app
 from training.errors import InputError
 
 app = typer.Typer(
@@ -29,3 +31,7 @@ def main() -> None:
             raise
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+
+
+app.add_typer(data_app, name="data")
+app.add_typer(bench_app, name="bench")

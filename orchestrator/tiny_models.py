@@ -49,7 +49,9 @@ def read_corpus(paths: Sequence[Path]) -> list[str]:
     texts: list[str] = []
     for path in paths:
         if not path.is_file():
-            raise InputError(f"corpus file {path} does not exist; pass existing text/JSON/JSONL files to --corpus")
+            raise InputError(
+                f"corpus file {path} does not exist; pass existing text/JSON/JSONL files to --corpus"
+            )
         raw = path.read_text(encoding="utf-8")
         if path.suffix == ".json":
             texts.extend(_strings(json.loads(raw)))
