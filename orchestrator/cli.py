@@ -10,6 +10,9 @@ from rich.console import Console
 
 from orchestrator.bench_cli import bench_app
 from orchestrator.data_cli import data_app
+from orchestrator.eval_cli import evaluate_model
+from orchestrator.model_cli import model_app
+from orchestrator.train_cli import export, train
 from training.errors import InputError
 
 app = typer.Typer(
@@ -34,4 +37,8 @@ def main() -> None:
 
 
 app.add_typer(data_app, name="data")
+app.add_typer(model_app, name="model")
+app.command("eval")(evaluate_model)
+app.command("train")(train)
+app.command("export")(export)
 app.add_typer(bench_app, name="bench")

@@ -1,0 +1,153 @@
+"""MLflow bookkeeping for trials (driver side and the Ray Train controller, never the workers).
+
+One run per trial. Workers only `ray.train.report`; `MlflowTrialCallback` runs on the Train
+controller and turns each report into MLflow metrics, the generations table and the best-
+checkpoint tags. It never logs a step twice, so a trial resumed after a failure (even with a
+new controller) continues its curves instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+from ray.train import Checkpoint, UserCallback
+
+from training.config import TrialConfig
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+TRIAL_ID_TAG = "mft.trial_id"
+BEST_CHECKPOINT_TAG = "mft.best_checkpoint"
+STORAGE_TAG = "mft.storage"
+RESUMED_TAG = "mft.resumed_from_step"
+# Keys of a worker report that are bookkeeping, not metrics.
+NON_METRIC_KEYS = {"step", "history", "generations", "resumed_from_step"}
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else sqlite in the working directory (absolute,
+    so Ray processes started elsewhere write to the same file)."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    return uri
+
+
+def ensure_experiment(client: MlflowClient, name: str) -> str:
+    """The experiment's id, creating it (artifacts beside a sqlite file) if needed."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    uri = client.tracking_uri
+    if uri.startswith("sqlite:///"):
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def flatten_params(config: TrialConfig) -> dict[str, str]:
+    """Every TrialConfig field as an MLflow param (tuples joined, nested dicts dotted)."""
+    params: dict[str, str] = {}
+    for key, value in config.to_dict().items():
+        if key in ("run_id", "extra_tags"):
+            continue
+        params[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return params
+
+
+def start_trial_run(
+    client: MlflowClient,
+    experiment_id: str,
+    config: TrialConfig,
+    name: str,
+    trial_id: str,
+    tags: dict[str, str],
+) -> str:
+    """Create the trial's run (or find it again by trial id) and log its params; returns the run id."""
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{TRIAL_ID_TAG}` = '{trial_id}'", max_results=1
+    )
+    if found:
+        run_id = found[0].info.run_id
+        client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        return run_id
+    run = client.create_run(experiment_id, run_name=name, tags={TRIAL_ID_TAG: trial_id, **tags})
+    params = flatten_params(config)
+    client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+    return run.info.run_id
+
+
+class MlflowTrialCallback(UserCallback):
+    """Logs what rank 0 reports into the trial's run (runs in the Train controller process)."""
+
+    def __init__(self, tracking_uri: str, run_id: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.run_id = run_id
+        self._last_train_step: int | None = None
+        self._last_eval_step = -1
+        self._best_total = float("-inf")
+
+    def _load_progress(self, client: MlflowClient) -> None:
+        """On first use, pick up where an earlier controller left off."""
+        run = client.get_run(self.run_id)
+        self._last_train_step = max(
+            (m.step for m in client.get_metric_history(self.run_id, "train/loss")), default=0
+        )
+        self._last_eval_step = max(
+            (m.step for m in client.get_metric_history(self.run_id, "acc/total")), default=-1
+        )
+        self._best_total = run.data.metrics.get("best/acc_total", float("-inf"))
+
+    def after_report(
+        self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Checkpoint | None
+    ) -> None:
+        report = metrics[0]
+        client = MlflowClient(self.tracking_uri)
+        if self._last_train_step is None:
+            self._load_progress(client)
+        now = int(time.time() * 1000)
+        logged: list[Metric] = []
+        for entry in report.get("history", []):
+            step = int(entry["step"])
+            if step > self._last_train_step:
+                logged += [Metric(k, float(v), now, step) for k, v in entry.items() if k != "step"]
+                self._last_train_step = step
+        step = int(report["step"])
+        if "acc/total" in report and step > self._last_eval_step:
+            self._last_eval_step = step
+            logged += [Metric(k, float(v), now, step) for k, v in report.items() if k not in NON_METRIC_KEYS]
+            self._log_generations(client, report, step)
+            if report["acc/total"] > self._best_total:
+                self._log_best(client, report, step, checkpoint, now, logged)
+        if "resumed_from_step" in report:
+            client.set_tag(self.run_id, RESUMED_TAG, str(report["resumed_from_step"]))
+        for start in range(0, len(logged), 900):  # MLflow caps a batch at 1000 metrics
+            client.log_batch(self.run_id, metrics=logged[start : start + 900])
+
+    def _log_generations(self, client: MlflowClient, report: dict[str, Any], step: int) -> None:
+        rows = report.get("generations") or []
+        if rows:
+            table = {key: [row[key] for row in rows] for key in rows[0]}
+            client.log_table(self.run_id, data=table, artifact_file=f"generations/step_{step:07d}.json")
+
+    def _log_best(
+        self,
+        client: MlflowClient,
+        report: dict[str, Any],
+        step: int,
+        checkpoint: Checkpoint | None,
+        now: int,
+        logged: list[Metric],
+    ) -> None:
+        self._best_total = report["acc/total"]
+        logged.append(Metric("best/step", float(step), now, step))
+        logged.append(Metric("best/epoch", float(report["epoch"]), now, step))
+        for key, value in report.items():
+            if key.startswith("acc/"):
+                logged.append(Metric("best/acc_" + key.removeprefix("acc/"), float(value), now, step))
+        if checkpoint is not None:
+            client.set_tag(self.run_id, BEST_CHECKPOINT_TAG, checkpoint.path)

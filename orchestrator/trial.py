@@ -1,0 +1,141 @@
+"""Launching one trial (driver side): preflight checks, Ray, the TorchTrainer, the MLflow run.
+
+`run_trial` is the Train driver function; `mft train` calls it directly and a sweep's Tune
+trainable calls it once per trial, so both log into the same kind of MLflow run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, UserCallback
+from ray.train.torch import TorchConfig, TorchTrainer
+from transformers import AutoConfig, AutoTokenizer
+
+from orchestrator.tracking import MlflowTrialCallback
+from training.config import TrialConfig
+from training.errors import InputError
+from training.knowledge import KnowledgeSet, load_knowledge_set
+from training.loop import train_fn_per_worker
+from training.methods import get_method, resolve_mask_id
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# Passed to every Ray worker so remote nodes find the same models, data and credentials.
+FORWARDED_ENV = ("HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_DIR")
+
+
+@dataclass(frozen=True)
+class Preflight:
+    knowledge: KnowledgeSet
+    mask_id: int | None
+
+
+def check_model(model: str) -> None:
+    """A local folder that exists, or something shaped like a hub id."""
+    if Path(model).exists():
+        return
+    if not HUB_ID.match(model) or model.startswith((".", "/", "~")):
+        raise InputError(f"model {model!r} not found: pass an existing folder or a hub id such as org/name")
+
+
+def preflight(config: TrialConfig) -> Preflight:
+    """Everything that can be checked before launching: data, model, tokenizer, mask token."""
+    data_dir = Path(config.data_dir) if config.data_dir else None
+    knowledge = load_knowledge_set(config.dataset, config.paraphrase, data_dir)
+    check_model(config.model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+        model_config = AutoConfig.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from exc
+    mask_id = resolve_mask_id(tokenizer, config.mask_token) if config.method != "ar" else None
+    method = get_method(config.method, mask_id=mask_id, vocab_size=len(tokenizer))
+    bidirectional = getattr(model_config, "is_causal", True) is False or model_config.model_type == "llada"
+    if method.bidirectional and not bidirectional:
+        raise InputError(
+            f"method {config.method} needs a bidirectional model (LLaDA, or `mft model tiny --arch bidirectional`);"
+            f" {config.model} is causal"
+        )
+    if method.bidirectional and config.max_new_tokens % config.block_length:
+        raise InputError("--max-new-tokens must be a multiple of --block-length for the LLaDA sampler")
+    return Preflight(knowledge, mask_id)
+
+
+def connect_ray(address: str | None) -> None:
+    """Join `address` (or $RAY_ADDRESS), else start a local Ray instance."""
+    if ray.is_initialized():
+        return
+    env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+    ray.init(
+        address=address or os.environ.get("RAY_ADDRESS"),
+        runtime_env={"env_vars": env},
+        include_dashboard=False,
+        log_to_driver=True,
+        configure_logging=False,
+    )
+
+
+def check_resources(config: TrialConfig) -> None:
+    """Refuse what the cluster can never run, instead of waiting forever for it."""
+    resources = ray.cluster_resources()
+    gpus, cpus = resources.get("GPU", 0), resources.get("CPU", 0)
+    if config.gpus_per_worker > 0 and gpus < config.workers * config.gpus_per_worker:
+        raise InputError(
+            f"the trial needs {config.workers * config.gpus_per_worker:g} GPUs but this Ray cluster has {gpus:g};"
+            " use --gpus-per-worker 0 to train on CPU workers"
+        )
+    if config.gpus_per_worker == 0 and cpus < config.workers:
+        raise InputError(
+            f"the trial needs {config.workers} CPU workers but this Ray cluster has {cpus:g} CPUs"
+        )
+
+
+def build_trainer(
+    config: TrialConfig, name: str, storage: Path | str, callbacks: list[UserCallback], max_failures: int
+) -> TorchTrainer:
+    """One TorchTrainer for one trial: gloo on CPU, nccl on GPU; best + latest checkpoint kept."""
+    use_gpu = config.gpus_per_worker > 0
+    per_worker = {"GPU": config.gpus_per_worker} if use_gpu else {"CPU": 1}
+    return TorchTrainer(
+        train_fn_per_worker,
+        train_loop_config=config.to_dict(),
+        scaling_config=ScalingConfig(
+            num_workers=config.workers, use_gpu=use_gpu, resources_per_worker=per_worker
+        ),
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        run_config=RunConfig(
+            name=name,
+            storage_path=str(storage),
+            # num_to_keep=1 scored by acc/total: Ray keeps the best and, besides it, the latest.
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=1, checkpoint_score_attribute="acc/total", checkpoint_score_order="max"
+            ),
+            failure_config=FailureConfig(max_failures=max_failures),
+            callbacks=callbacks,
+        ),
+    )
+
+
+def run_trial(
+    config: TrialConfig, *, tracking_uri: str, name: str, storage: Path | str, max_failures: int = 2
+) -> None:
+    """Fit one trial into its MLflow run (config.run_id) and mark the run as it really ended."""
+    client = MlflowClient(tracking_uri)
+    trainer = build_trainer(
+        config, name, storage, [MlflowTrialCallback(tracking_uri, config.run_id)], max_failures
+    )
+    status = RunStatus.FAILED
+    try:
+        trainer.fit()
+        status = RunStatus.FINISHED
+    except KeyboardInterrupt:
+        status = RunStatus.KILLED
+        raise
+    finally:
+        client.set_terminated(config.run_id, status=RunStatus.to_string(status))

@@ -1,0 +1,97 @@
+"""Trial checkpoints: sharded model + optimizer via DCP, plus the small state to resume exactly.
+
+Save/restore run on every Ray Train worker (all ranks must call them together); each rank writes
+its DCP shard and its RNG state into its own directory, which Ray Train merges into one
+checkpoint in storage. `export_checkpoint` runs in a single process (driver) to turn a
+checkpoint into a Hugging Face model folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+from training.config import TrialConfig
+
+STATE_FILE = "trainer_state.json"
+CONFIG_FILE = "trial_config.json"
+
+
+@dataclass
+class TrainerState:
+    """Where the loop stands; checkpoints are taken at epoch boundaries."""
+
+    step: int = 0
+    epoch: int = 0
+    scheduler: dict | None = None
+
+
+def save_checkpoint(
+    directory: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+    state: TrainerState,
+    config: TrialConfig,
+) -> None:
+    """Every rank: write its shard of the full training state into `directory`."""
+    model_state, optim_state = get_state_dict(model, optimizer)
+    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(directory))
+    rank = dist.get_rank()
+    torch.save({"generator": generator.get_state()}, directory / f"rng_rank{rank}.pt")
+    if rank == 0:
+        state.scheduler = scheduler.state_dict()
+        (directory / STATE_FILE).write_text(json.dumps(asdict(state)))
+        (directory / CONFIG_FILE).write_text(config.to_json())
+
+
+def restore_checkpoint(
+    directory: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+) -> TrainerState:
+    """Every rank: load model, optimizer, scheduler and this rank's mask-ratio RNG from `directory`."""
+    model_state, optim_state = get_state_dict(model, optimizer)
+    state = {"model": model_state, "optim": optim_state}
+    dcp.load(state, checkpoint_id=str(directory))
+    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+    rng_file = directory / f"rng_rank{dist.get_rank()}.pt"
+    generator.set_state(torch.load(rng_file, weights_only=True)["generator"])
+    trainer_state = TrainerState(**json.loads((directory / STATE_FILE).read_text()))
+    if trainer_state.scheduler is not None:
+        scheduler.load_state_dict(trainer_state.scheduler)
+    return trainer_state
+
+
+def export_checkpoint(directory: Path, out: Path) -> Path:
+    """Write the checkpoint's weights as a `from_pretrained`-loadable folder (+ tokenizer).
+
+    Weights are saved in the dtype the trial evaluated in (bf16 under the bf16 policy), so
+    evaluating the export reproduces the accuracy logged for this checkpoint.
+    """
+    config = TrialConfig.from_json((directory / CONFIG_FILE).read_text())
+    model_config = AutoConfig.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    model = AutoModelForCausalLM.from_config(
+        model_config, dtype=torch.float32, trust_remote_code=config.trust_remote_code
+    )
+    state = {"model": model.state_dict()}
+    dcp.load(state, checkpoint_id=str(directory), no_dist=True)
+    model.load_state_dict(state["model"])
+    if config.precision == "bf16":
+        model = model.to(torch.bfloat16)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code).save_pretrained(
+        out
+    )
+    return out

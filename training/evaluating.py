@@ -1,0 +1,89 @@
+"""Evaluation during training (every rank): each rank answers its shard, results are gathered.
+
+Decoding runs on gathered (unsharded) weights so that ranks whose answers end early do not
+leave the others waiting in a collective; every rank must call `evaluate` at the same points.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from evaluation.greedy_decoding import answer_greedy
+from evaluation.llada_sampling import answer_llada
+from evaluation.questions import QAItem
+from evaluation.scoring import rouge1_recall, summarize
+from training.config import TrialConfig
+from training.sharding import gathered
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: dict[str, float]
+    generations: list[dict[str, Any]]
+
+
+def answer(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    questions: Sequence[str],
+    config: TrialConfig,
+    mask_id: int | None,
+) -> list[str]:
+    """The paper's decoding for the trial's kind of model: LLaDA sampling or greedy AR."""
+    if mask_id is not None:
+        return answer_llada(
+            model,
+            tokenizer,
+            questions,
+            mask_id=mask_id,
+            gen_length=config.max_new_tokens,
+            block_length=config.block_length,
+            batch_size=config.eval_batch_size,
+        )
+    return answer_greedy(
+        model, tokenizer, questions, batch_size=config.eval_batch_size, max_new_tokens=config.max_new_tokens
+    )
+
+
+def evaluate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: Sequence[QAItem],
+    config: TrialConfig,
+    llada_mask_id: int | None,
+) -> Evaluation:
+    """Score `items` with all ranks sharing the work; every rank returns the same metrics."""
+    start = time.perf_counter()
+    rank, world = dist.get_rank(), dist.get_world_size()
+    shard = list(items[rank::world])
+    model.eval()
+    with torch.no_grad(), gathered(model):
+        predictions = answer(model, tokenizer, [item.question for item in shard], config, llada_mask_id)
+    model.train()
+    shards: list[list[str]] = [[] for _ in range(world)]
+    dist.all_gather_object(shards, predictions)
+    # Shard r holds items r, r + world, ...: interleave back into question order.
+    ordered = [shards[i % world][i // world] for i in range(len(items))]
+    scores = [
+        rouge1_recall(prediction, item.answers) for prediction, item in zip(ordered, items, strict=True)
+    ]
+    metrics = summarize(items, scores)
+    metrics["eval/seconds"] = time.perf_counter() - start
+    generations = [
+        {
+            "question": item.question,
+            "answer": " | ".join(item.answers),
+            "prediction": prediction,
+            "score": score,
+            "category": item.category,
+        }
+        for item, prediction, score in zip(items, ordered, scores, strict=True)
+    ]
+    return Evaluation(metrics, generations)

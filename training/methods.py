@@ -1,0 +1,308 @@
+"""The four training methods behind one interface: encode a document, corrupt a batch, compute the loss.
+
+Runs on every Ray Train worker (all ranks, independently): `encode` once per document before the
+loop, then per step `corrupt` with the batch's mask ratio t and the rank's own generator, the
+forward pass, and `loss`. The losses are per-rank means exactly as the authors' scripts compute
+them (see PAPER.md, "What the authors' own scripts do"); FSDP averages gradients across ranks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedTokenizerBase
+
+from evaluation.prompting import END_OF_TURN, bos_ids, encode_plain, has_llama3_headers, header
+from training.errors import InputError
+
+IGNORE = -100  # label value that carries no loss (PyTorch's and HF's ignore_index)
+RECOVERY_REQUEST = "\nReturn the recovered masked passage."
+RECOVERY_ANSWER = "Here is the recovered text:\n\n"
+# Mask tokens tried in order when none is configured: LLaDA's own (id 126336), then the Llama-3
+# reserved token the paper uses (id 128013), then whatever the tokenizer calls its mask token.
+MASK_TOKEN_CANDIDATES = ("<|mdm_mask|>", "<|reserved_special_token_5|>")
+_SENTINEL = "\uf8ffmft-document\uf8ff"  # stands in for the document when rendering a chat template
+
+
+@dataclass(frozen=True)
+class Example:
+    """One encoded training document (no padding); the three tuples have one entry per token."""
+
+    input_ids: tuple[int, ...]
+    labels: tuple[bool, ...]
+    """Positions whose token is a training target."""
+    maskable: tuple[bool, ...]
+    """Positions `corrupt` may replace."""
+
+    def __post_init__(self) -> None:
+        if not len(self.input_ids) == len(self.labels) == len(self.maskable):
+            raise ValueError("Example fields must have one entry per token")
+
+
+@dataclass
+class Batch:
+    """Right-padded (B, L) tensors; `labels` holds target ids, IGNORE where there is no loss."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    maskable: torch.Tensor
+
+
+def collate(examples: Sequence[Example], pad_id: int) -> Batch:
+    """Pad to the longest example in the batch; padding is never attended, labelled or maskable."""
+    if not examples:
+        raise ValueError("collate needs at least one example")
+    length = max(len(example.input_ids) for example in examples)
+    shape = (len(examples), length)
+    batch = Batch(
+        input_ids=torch.full(shape, pad_id, dtype=torch.long),
+        attention_mask=torch.zeros(shape, dtype=torch.long),
+        labels=torch.full(shape, IGNORE, dtype=torch.long),
+        maskable=torch.zeros(shape, dtype=torch.bool),
+    )
+    for row, example in enumerate(examples):
+        ids = torch.tensor(example.input_ids, dtype=torch.long)
+        n = len(ids)
+        batch.input_ids[row, :n] = ids
+        batch.attention_mask[row, :n] = 1
+        batch.labels[row, :n] = torch.where(torch.tensor(example.labels, dtype=torch.bool), ids, IGNORE)
+        batch.maskable[row, :n] = torch.tensor(example.maskable, dtype=torch.bool)
+    return batch
+
+
+class Method(Protocol):
+    name: str
+    bidirectional: bool
+    """True only for dllm: needs a bidirectional model and is evaluated with the LLaDA sampler."""
+
+    def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example: ...
+
+    def corrupt(self, batch: Batch, t: float, generator: torch.Generator) -> Batch: ...
+
+    def loss(self, logits: torch.Tensor, batch: Batch, t: float) -> torch.Tensor: ...
+
+
+def _where(tokenizer: PreTrainedTokenizerBase) -> str:
+    return f"tokenizer at {tokenizer.name_or_path or '<not saved>'}"
+
+
+def _document_example(tokenizer: PreTrainedTokenizerBase, text: str, maskable: bool) -> Example:
+    """BOS + document + EOS ("pre-training format"), every token labelled; BOS is never maskable."""
+    if tokenizer.eos_token_id is None:
+        raise InputError(f"{_where(tokenizer)} has no EOS token; ar and dllm end every document with one")
+    bos = bos_ids(tokenizer)
+    ids = bos + encode_plain(tokenizer, text) + [tokenizer.eos_token_id]
+    flags = [False] * len(bos) + [maskable] * (len(ids) - len(bos))
+    return Example(tuple(ids), (True,) * len(ids), tuple(flags))
+
+
+def _next_token_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """HF-style causal LM loss: logits[:, i] predict token i + 1; mean over labelled targets."""
+    vocab = logits.shape[-1]
+    shifted = logits[:, :-1].reshape(-1, vocab).float()
+    return F.cross_entropy(shifted, batch.labels[:, 1:].reshape(-1), ignore_index=IGNORE)
+
+
+def _draw(batch: Batch, t: float, generator: torch.Generator) -> torch.Tensor:
+    """Bool (B, L): each maskable position independently with probability t (t=0: none, t=1: all)."""
+    draws = torch.rand(batch.input_ids.shape, generator=generator, device=generator.device)
+    return batch.maskable & (draws.to(batch.maskable.device) < t)
+
+
+def _require_positive(t: float) -> None:
+    if t <= 0:
+        raise ValueError(f"dllm needs a mask ratio t > 0 (its loss divides by t), got {t}")
+
+
+class Autoregressive:
+    """`ar`: plain fine-tuning on the raw document, next-token loss on every token."""
+
+    name = "ar"
+    bidirectional = False
+
+    def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
+        return _document_example(tokenizer, text, maskable=False)
+
+    def corrupt(self, batch: Batch, t: float, generator: torch.Generator) -> Batch:
+        """Nothing to corrupt; the batch is returned unchanged (never modified in place)."""
+        return batch
+
+    def loss(self, logits: torch.Tensor, batch: Batch, t: float) -> torch.Tensor:
+        return _next_token_loss(logits, batch)
+
+
+def _llama3_recovery_pieces(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int], list[int]]:
+    """The reference layout, byte for byte: (before the document, between the copies, after the answer)."""
+    before = bos_ids(tokenizer) + encode_plain(tokenizer, header("user"))
+    between = encode_plain(
+        tokenizer, f"{RECOVERY_REQUEST}{END_OF_TURN}{header('assistant')}{RECOVERY_ANSWER}"
+    )
+    return before, between, encode_plain(tokenizer, END_OF_TURN)
+
+
+def _template_recovery_pieces(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int], list[int]]:
+    """The same two turns through the tokenizer's own chat template, split where the document goes."""
+    messages = [
+        {"role": "user", "content": f"{_SENTINEL}{RECOVERY_REQUEST}"},
+        {"role": "assistant", "content": f"{RECOVERY_ANSWER}{_SENTINEL}"},
+    ]
+    rendered = tokenizer.apply_chat_template(messages, tokenize=False)
+    pieces = rendered.split(_SENTINEL) if isinstance(rendered, str) else []
+    if len(pieces) != 3:
+        raise InputError(
+            f"the chat template of {_where(tokenizer)} does not render message contents verbatim, so "
+            "masked fine-tuning cannot place the document; use a tokenizer with Llama-3 header tokens"
+        )
+    before, between, after = pieces
+    return encode_plain(tokenizer, before), encode_plain(tokenizer, between), encode_plain(tokenizer, after)
+
+
+def _recovery_example(tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
+    """User turn: document + recovery request; assistant turn: recovery answer + document.
+
+    The document is tokenized on its own, as the reference does: its prompt copy is the only
+    maskable span, its answer copy plus the end-of-turn token the only labelled span.
+    """
+    pieces = _llama3_recovery_pieces if has_llama3_headers(tokenizer) else _template_recovery_pieces
+    before, between, after = pieces(tokenizer)
+    document = encode_plain(tokenizer, text)
+    target, tail = document + after[:1], after[1:]  # end of turn: the first token after the answer
+    ids = before + document + between + target + tail
+    labels = (
+        [False] * (len(before) + len(document) + len(between)) + [True] * len(target) + [False] * len(tail)
+    )
+    rest = len(ids) - len(before) - len(document)
+    maskable = [False] * len(before) + [True] * len(document) + [False] * rest
+    return Example(tuple(ids), tuple(labels), tuple(maskable))
+
+
+class MaskedFineTuning:
+    """`masked`: recover the document from a copy with a fraction t of its tokens masked."""
+
+    name = "masked"
+    bidirectional = False
+
+    def __init__(self, mask_id: int) -> None:
+        self.mask_id = mask_id
+
+    def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
+        return _recovery_example(tokenizer, text)
+
+    def corrupt(self, batch: Batch, t: float, generator: torch.Generator) -> Batch:
+        """t = 0 leaves the prompt intact: the paper's control that learns nothing."""
+        masked = _draw(batch, t, generator)
+        return dataclasses.replace(batch, input_ids=batch.input_ids.masked_fill(masked, self.mask_id))
+
+    def loss(self, logits: torch.Tensor, batch: Batch, t: float) -> torch.Tensor:
+        return _next_token_loss(logits, batch)
+
+
+class RandomTokenControl:
+    """`masked-random` (paper Fig. 9): as `masked`, but every prompt document token becomes random."""
+
+    name = "masked-random"
+    bidirectional = False
+
+    def __init__(self, vocab_size: int) -> None:
+        self.vocab_size = vocab_size
+
+    def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
+        return _recovery_example(tokenizer, text)
+
+    def corrupt(self, batch: Batch, t: float, generator: torch.Generator) -> Batch:
+        """t is ignored: the reference replaces all document tokens, uniformly over the vocabulary."""
+        shape = batch.input_ids.shape
+        noise = torch.randint(0, self.vocab_size, shape, generator=generator, device=generator.device)
+        ids = torch.where(batch.maskable, noise.to(batch.input_ids.device), batch.input_ids)
+        return dataclasses.replace(batch, input_ids=ids)
+
+    def loss(self, logits: torch.Tensor, batch: Batch, t: float) -> torch.Tensor:
+        return _next_token_loss(logits, batch)
+
+
+class DiffusionFineTuning:
+    """`dllm`: LLaDA's objective; mask each token but BOS with probability t, predict the masked ones."""
+
+    name = "dllm"
+    bidirectional = True
+
+    def __init__(self, mask_id: int) -> None:
+        self.mask_id = mask_id
+
+    def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
+        return _document_example(tokenizer, text, maskable=True)
+
+    def corrupt(self, batch: Batch, t: float, generator: torch.Generator) -> Batch:
+        """Masks the input and keeps labels only where masked: the loss sees masked positions only."""
+        _require_positive(t)
+        masked = _draw(batch, t, generator)
+        return dataclasses.replace(
+            batch,
+            input_ids=batch.input_ids.masked_fill(masked, self.mask_id),
+            labels=batch.labels.masked_fill(~masked, IGNORE),
+        )
+
+    def loss(self, logits: torch.Tensor, batch: Batch, t: float) -> torch.Tensor:
+        """Σ over masked positions of CE / (maskable tokens in its row), then / t / batch size.
+
+        No shift: the bidirectional model's logits[:, i] predict token i itself.
+        """
+        _require_positive(t)
+        vocab = logits.shape[-1]
+        flat = F.cross_entropy(
+            logits.reshape(-1, vocab).float(), batch.labels.reshape(-1), ignore_index=IGNORE, reduction="none"
+        )
+        per_row = batch.maskable.sum(dim=1, keepdim=True).clamp(min=1)
+        return (flat.view(batch.labels.shape) / per_row).sum() / t / batch.labels.shape[0]
+
+
+# name -> factory(mask_id, vocab_size); adding a method = one class + one line here.
+METHODS: Mapping[str, Callable[[int, int], Method]] = MappingProxyType(
+    {
+        "ar": lambda mask_id, vocab_size: Autoregressive(),
+        "masked": lambda mask_id, vocab_size: MaskedFineTuning(mask_id),
+        "masked-random": lambda mask_id, vocab_size: RandomTokenControl(vocab_size),
+        "dllm": lambda mask_id, vocab_size: DiffusionFineTuning(mask_id),
+    }
+)
+
+
+def get_method(name: str, mask_id: int, vocab_size: int) -> Method:
+    """The method registered as `name`; `vocab_size` bounds masked-random's random ids (len(tokenizer))."""
+    if name not in METHODS:
+        raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
+    return METHODS[name](mask_id, vocab_size)
+
+
+def resolve_mask_id(tokenizer: PreTrainedTokenizerBase, configured: int | str | None = None) -> int:
+    """The mask token id: the configured one, else the model family's own, else the tokenizer's.
+
+    A configured string of digits is an id (a digit token is never a sensible mask token).
+    """
+    where = _where(tokenizer)
+    vocab = tokenizer.get_vocab()
+    if configured is not None:
+        if isinstance(configured, int) or configured.isdigit():
+            if 0 <= int(configured) < len(tokenizer):
+                return int(configured)
+            raise InputError(
+                f"--mask-token id {configured} is outside the vocabulary (0..{len(tokenizer) - 1})"
+            )
+        if configured in vocab:
+            return vocab[configured]
+        raise InputError(
+            f"--mask-token {configured!r} is not in the vocabulary of {where}; pass a token or id"
+        )
+    for token in MASK_TOKEN_CANDIDATES:
+        if token in vocab:
+            return vocab[token]
+    if tokenizer.mask_token_id is not None:
+        return tokenizer.mask_token_id
+    raise InputError(f"{where} has no usable mask token; pass --mask-token TOKEN_OR_ID")
