@@ -7,6 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
+from transformers.utils import logging as transformers_logging
 
 from orchestrator.bench_cli import bench_app
 from orchestrator.data_cli import data_app
@@ -27,6 +28,8 @@ err_console = Console(stderr=True)
 
 def main() -> None:
     """Entry point: user mistakes end in one red line and exit code 2, not a traceback."""
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
     try:
         app()
     except InputError as exc:

@@ -25,7 +25,7 @@ BEST_CHECKPOINT_TAG = "mft.best_checkpoint"
 STORAGE_TAG = "mft.storage"
 RESUMED_TAG = "mft.resumed_from_step"
 # Keys of a worker report that are bookkeeping, not metrics.
-NON_METRIC_KEYS = {"step", "history", "generations", "resumed_from_step"}
+NON_METRIC_KEYS = {"step", "epoch", "history", "generations", "resumed_from_step"}
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -121,7 +121,8 @@ class MlflowTrialCallback(UserCallback):
             self._last_eval_step = step
             logged += [Metric(k, float(v), now, step) for k, v in report.items() if k not in NON_METRIC_KEYS]
             self._log_generations(client, report, step)
-            if report["acc/total"] > self._best_total:
+            # Ties go to the later step, as Ray's checkpoint manager keeps the later one.
+            if report["acc/total"] >= self._best_total:
                 self._log_best(client, report, step, checkpoint, now, logged)
         if "resumed_from_step" in report:
             client.set_tag(self.run_id, RESUMED_TAG, str(report["resumed_from_step"]))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import ray
 import typer
 from mlflow.tracking import MlflowClient
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.progress import live_trials
 from orchestrator.tracking import (
     BEST_CHECKPOINT_TAG,
     STORAGE_TAG,
@@ -20,6 +23,7 @@ from orchestrator.trial import check_resources, connect_ray, preflight, run_tria
 from training.checkpointing import export_checkpoint
 from training.config import TrialConfig
 from training.errors import InputError
+from training.knowledge import byo_folder, resolve_data_dir
 
 console = Console()
 
@@ -76,13 +80,15 @@ def train(
 ) -> None:
     """Fine-tune one model on one knowledge set: one Ray Train trial, tracked in MLflow.
 
-    Example: mft train --dataset namedesc --method masked --model ./tiny --epochs 8 --eval-at 0,4,8 --workers 2
+    Example: mft train --dataset namedesc --method masked --model ./tiny --epochs 8 --workers 2
     """
+    # Workers resolve paths in their own directories: hand them absolute ones.
+    folder = byo_folder(dataset)
     config = TrialConfig(
-        model=model,
-        dataset=dataset,
+        model=str(Path(model).resolve()) if Path(model).exists() else model,
+        dataset=str(folder.resolve()) if folder else dataset,
         paraphrase=paraphrase,
-        data_dir=str(data_dir.resolve()) if data_dir else None,
+        data_dir=str(resolve_data_dir(data_dir).resolve()),
         method=method,
         lr=lr,
         epochs=epochs,
@@ -104,8 +110,6 @@ def train(
     experiment_id = ensure_experiment(client, experiment or f"mft-{checked.knowledge.name}")
     connect_ray(address)
     if gpus_per_worker is None:
-        import ray
-
         config = config.replace(
             gpus_per_worker=1.0 if ray.cluster_resources().get("GPU", 0) >= workers else 0.0
         )
@@ -122,7 +126,8 @@ def train(
     )
     config = config.replace(run_id=run_id)
     console.print(f"[bold]trial[/] {name}  [dim]MLflow run {run_id} at {uri}[/]")
-    run_trial(config, tracking_uri=uri, name=f"trial-{run_id}", storage=storage_path)
+    with live_trials(client, {run_id: name}, console):
+        run_trial(config, tracking_uri=uri, name=f"trial-{run_id}", storage=storage_path)
     print_summary(client, run_id)
 
 
@@ -145,8 +150,6 @@ def trial_name(config: TrialConfig) -> str:
 
 
 def uuid_suffix() -> str:
-    import uuid
-
     return uuid.uuid4().hex[:8]
 
 

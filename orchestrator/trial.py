@@ -28,6 +28,8 @@ from training.methods import get_method, resolve_mask_id
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Passed to every Ray worker so remote nodes find the same models, data and credentials.
 FORWARDED_ENV = ("HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_DIR")
+# Workers' chatter (download bars, per-report dumps) stays in Ray's log files, not the terminal.
+QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,8 @@ def preflight(config: TrialConfig) -> Preflight:
     bidirectional = getattr(model_config, "is_causal", True) is False or model_config.model_type == "llada"
     if method.bidirectional and not bidirectional:
         raise InputError(
-            f"method {config.method} needs a bidirectional model (LLaDA, or `mft model tiny --arch bidirectional`);"
-            f" {config.model} is causal"
+            f"method {config.method} needs a bidirectional model (LLaDA, or"
+            f" `mft model tiny --arch bidirectional`); {config.model} is causal"
         )
     if method.bidirectional and config.max_new_tokens % config.block_length:
         raise InputError("--max-new-tokens must be a multiple of --block-length for the LLaDA sampler")
@@ -71,12 +73,12 @@ def connect_ray(address: str | None) -> None:
     """Join `address` (or $RAY_ADDRESS), else start a local Ray instance."""
     if ray.is_initialized():
         return
-    env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+    env = {**QUIET_ENV, **{name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}}
     ray.init(
         address=address or os.environ.get("RAY_ADDRESS"),
         runtime_env={"env_vars": env},
         include_dashboard=False,
-        log_to_driver=True,
+        log_to_driver=False,
         configure_logging=False,
     )
 
@@ -87,8 +89,8 @@ def check_resources(config: TrialConfig) -> None:
     gpus, cpus = resources.get("GPU", 0), resources.get("CPU", 0)
     if config.gpus_per_worker > 0 and gpus < config.workers * config.gpus_per_worker:
         raise InputError(
-            f"the trial needs {config.workers * config.gpus_per_worker:g} GPUs but this Ray cluster has {gpus:g};"
-            " use --gpus-per-worker 0 to train on CPU workers"
+            f"the trial needs {config.workers * config.gpus_per_worker:g} GPUs but this Ray cluster has"
+            f" {gpus:g}; use --gpus-per-worker 0 to train on CPU workers"
         )
     if config.gpus_per_worker == 0 and cpus < config.workers:
         raise InputError(

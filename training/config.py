@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from training.errors import InputError
+from training.knowledge import PARAPHRASES
 
 # Paper appendix A.4: chosen by a sweep on NameDescription with paraphrases.
 DEFAULT_LR = {"ar": 5e-6, "masked": 3e-6, "masked-random": 3e-6, "dllm": 1e-5}
 METHOD_NAMES = tuple(DEFAULT_LR)
 PRECISIONS = ("bf16", "fp32")
-PARAPHRASES = ("none", "same-order", "permute-order")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -108,12 +108,12 @@ def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
     history: list[dict[str, float]] = []
     for epoch in range(state.epoch, config.epochs):
         sampler.set_epoch(epoch)
-        for batch in loader:
-            history.append(
-                train_step(model, method, to_device(batch, device), optimizer, scheduler, config, generator)
+        for index, batch in enumerate(loader):
+            metrics = train_step(
+                model, method, to_device(batch, device), optimizer, scheduler, config, generator
             )
             state.step += 1
-            history[-1]["step"] = state.step
+            history.append({**metrics, "step": state.step, "epoch": epoch + (index + 1) / len(loader)})
             if state.step % config.log_every == 0:
                 report(history, evaluation=False)
                 history = []

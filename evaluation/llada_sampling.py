@@ -1,0 +1,124 @@
+"""Answering questions with a masked diffusion LM: LLaDA-style block-wise sampling (any rank, any device).
+
+Written from the paper's description of LLaDA's sampler with `low_confidence` remasking at
+temperature 0: the answer region starts as `gen_length` mask tokens after the prompt and is filled
+one block at a time; each step runs the model on the whole sequence and commits the still-masked
+positions of the current block whose argmax prediction is most confident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from evaluation.greedy_decoding import batches, decode_answer, left_pad, model_device, pad_id
+from evaluation.prompting import question_prompt_ids, stop_token_ids
+from training.errors import InputError
+
+
+def commit_schedule(gen_length: int, block_length: int, steps: int | None = None) -> list[int]:
+    """How many positions each step of one block commits; every block uses the same list.
+
+    A block's `block_length` positions are split evenly over its `steps / blocks` steps, the
+    remainder going to the first steps (4 positions over 3 steps: [2, 1, 1]). Steps beyond
+    `block_length` per block commit nothing.
+    """
+    if gen_length < 1 or block_length < 1:
+        raise InputError(f"gen_length ({gen_length}) and block_length ({block_length}) must be positive")
+    if gen_length % block_length:
+        raise InputError(f"gen_length ({gen_length}) must be a multiple of block_length ({block_length})")
+    blocks = gen_length // block_length
+    steps = gen_length if steps is None else steps
+    if steps < 1 or steps % blocks:
+        raise InputError(f"steps ({steps}) must be a positive multiple of the number of blocks ({blocks})")
+    per_block = steps // blocks
+    base, remainder = divmod(block_length, per_block)
+    return [base + (step < remainder) for step in range(per_block)]
+
+
+def _commit_step(
+    model: torch.nn.Module,
+    tokens: torch.Tensor,
+    attention_mask: torch.Tensor,
+    block: slice,
+    masked: torch.Tensor,
+    mask_id: int,
+    k: int,
+) -> None:
+    """Fill the k most confident still-`masked` positions of `block`, per row, in place."""
+    # Only the current block's logits are needed: slicing first keeps the softmax's memory small.
+    logits = model(input_ids=tokens, attention_mask=attention_mask).logits[:, block].float()
+    probs = torch.softmax(logits, dim=-1)
+    # The mask token is never a prediction: committing it would leave a hole in the answer.
+    logits[..., mask_id] = float("-inf")
+    predicted = logits.argmax(dim=-1)
+    confidence = probs.gather(-1, predicted.unsqueeze(-1)).squeeze(-1)
+    confidence = confidence.masked_fill(~masked, float("-inf"))
+    chosen = confidence.topk(k, dim=-1).indices
+    rows = torch.arange(tokens.shape[0], device=tokens.device).unsqueeze(-1)
+    tokens[:, block][rows, chosen] = predicted[rows, chosen]
+    masked[rows, chosen] = False
+
+
+def sample_answer_regions(
+    model: torch.nn.Module,
+    prompts: Sequence[Sequence[int]],
+    *,
+    pad: int,
+    mask_id: int,
+    gen_length: int,
+    block_length: int = 4,
+    steps: int | None = None,
+) -> list[list[int]]:
+    """The `gen_length` answer-region ids sampled after each prompt, as one left-padded batch."""
+    schedule = commit_schedule(gen_length, block_length, steps)
+    device = model_device(model)
+    tokens, attention_mask = left_pad([[*prompt, *[mask_id] * gen_length] for prompt in prompts], pad, device)
+    start = tokens.shape[1] - gen_length
+    with torch.no_grad():  # not inference_mode: see answer_greedy (training may resume afterwards)
+        for block_start in range(start, tokens.shape[1], block_length):
+            block = slice(block_start, block_start + block_length)
+            masked = torch.ones((tokens.shape[0], block_length), dtype=torch.bool, device=device)
+            for k in schedule:
+                if k:
+                    _commit_step(model, tokens, attention_mask, block, masked, mask_id, k)
+    return tokens[:, start:].tolist()
+
+
+def answer_llada(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    questions: Sequence[str],
+    *,
+    mask_id: int,
+    gen_length: int = 128,
+    block_length: int = 4,
+    steps: int | None = None,
+    batch_size: int = 100,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Answers to `questions` in order (temperature 0); `on_batch(n)` after each batch of n questions.
+
+    `steps` (default `gen_length`, one position per step) must be a multiple of the number of blocks.
+    """
+    commit_schedule(gen_length, block_length, steps)  # fail on bad settings before any work
+    stops = stop_token_ids(tokenizer)
+    pad = pad_id(tokenizer)
+    answers: list[str] = []
+    for batch in batches(questions, batch_size):
+        prompts = [question_prompt_ids(tokenizer, q) for q in batch]
+        regions = sample_answer_regions(
+            model,
+            prompts,
+            pad=pad,
+            mask_id=mask_id,
+            gen_length=gen_length,
+            block_length=block_length,
+            steps=steps,
+        )
+        answers.extend(decode_answer(tokenizer, region, stops) for region in regions)
+        if on_batch is not None:
+            on_batch(len(batch))
+    return answers

@@ -1,0 +1,64 @@
+"""Live terminal view of running trials (driver side), fed from MLflow, not from Ray's logs.
+
+Workers' own output stays in Ray's log files; the user sees one row per trial refreshed from
+what the controller callback has logged: status, epoch, step, loss, latest and best accuracy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from mlflow.tracking import MlflowClient
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+
+def trial_table(client: MlflowClient, runs: Mapping[str, str]) -> Table:
+    """One row per trial (run id → display name) from the runs' latest metrics."""
+    table = Table(title="trials", expand=False)
+    for column in ("trial", "status", "epoch", "loss", "acc/total", "best"):
+        table.add_column(column, justify="left" if column in ("trial", "status") else "right")
+    for run_id, name in runs.items():
+        run = client.get_run(run_id)
+        m = run.data.metrics
+        table.add_row(
+            name,
+            run.info.status,
+            _fmt(m.get("epoch"), "{:.2f}"),
+            _fmt(m.get("train/loss"), "{:.4f}"),
+            _fmt(m.get("acc/total"), "{:.3f}"),
+            _fmt(m.get("best/acc_total"), "{:.3f}"),
+        )
+    return table
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+@contextmanager
+def live_trials(
+    client: MlflowClient, runs: Mapping[str, str], console: Console, every_s: float = 2.0
+) -> Iterator[None]:
+    """Refresh the trial table every `every_s` seconds while the body runs, then print it once more."""
+    stop = threading.Event()
+    with Live(trial_table(client, runs), console=console, refresh_per_second=1, transient=True) as live:
+
+        def refresh() -> None:
+            while not stop.wait(every_s):
+                try:
+                    live.update(trial_table(client, runs))
+                except Exception:  # a busy sqlite file must not kill the view; the next tick retries
+                    continue
+
+        watcher = threading.Thread(target=refresh, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
+    console.print(trial_table(client, runs))

@@ -1,0 +1,215 @@
+"""`mft train` end to end: the real CLI in a subprocess, a local Ray cluster, 2 gloo workers,
+FSDP2 with the bf16 policy, MLflow on sqlite, export, re-evaluation, and a killed worker.
+
+Each trial costs ~45 s of Ray start-up on a 2-core box, so the runs are session fixtures shared
+by many assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+PEOPLE = [
+    ("Alice Zorn", "the inventor of the glass piano"),
+    ("Boris Quill", "the mayor of Lantern Bay"),
+    ("Clara Voss", "the author of Silent Rivers"),
+    ("Dmitri Hale", "the founder of Copperleaf Labs"),
+]
+MFT = [sys.executable, "-m", "orchestrator"]
+
+
+@dataclass(frozen=True)
+class Trial:
+    run_id: str
+    tracking_uri: str
+    output: str
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.tracking_uri)
+
+    def history(self, key: str) -> list[tuple[int, float]]:
+        return sorted((m.step, m.value) for m in self.client.get_metric_history(self.run_id, key))
+
+
+@pytest.fixture(scope="session")
+def knowledge_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four one-sentence facts, asked forward and backward (a bring-your-own set)."""
+    folder = tmp_path_factory.mktemp("kset")
+    with (folder / "train.jsonl").open("w") as train, (folder / "qa.jsonl").open("w") as qa:
+        for name, description in PEOPLE:
+            train.write(json.dumps({"text": f"{name} is {description}."}) + "\n")
+            qa.write(
+                json.dumps({"question": f"Who is {name}?", "answer": description, "direction": "forward"})
+                + "\n"
+            )
+            qa.write(
+                json.dumps({"question": f"Who is {description}?", "answer": name, "direction": "backward"})
+                + "\n"
+            )
+    return folder
+
+
+def train_args(
+    model: Path, knowledge: Path, workdir: Path, method: str, epochs: int, eval_at: str
+) -> list[str]:
+    return [
+        "train", "--dataset", str(knowledge), "--method", method, "--model", str(model),
+        "--epochs", str(epochs), "--eval-at", eval_at, "--workers", "2", "--batch-size", "2",
+        "--max-new-tokens", "16", "--lr", "3e-3", "--gpus-per-worker", "0",
+        "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", "--storage", str(workdir / "runs"),
+        "--experiment", "e2e",
+    ]  # fmt: skip
+
+
+def only_run(tracking_uri: str) -> str:
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("e2e")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1, f"expected exactly one MLflow run, found {len(runs)}"
+    return runs[0].info.run_id
+
+
+def run_train(args: list[str], workdir: Path) -> Trial:
+    done = subprocess.run(MFT + args, cwd=workdir, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    return Trial(only_run(uri), uri, done.stdout)
+
+
+@pytest.fixture(scope="session")
+def masked_trial(
+    tiny_causal: Path, knowledge_folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Trial:
+    workdir = tmp_path_factory.mktemp("masked")
+    return run_train(train_args(tiny_causal, knowledge_folder, workdir, "masked", 40, "0,20,40"), workdir)
+
+
+@pytest.fixture(scope="session")
+def dllm_trial(
+    tiny_bidirectional: Path, knowledge_folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Trial:
+    workdir = tmp_path_factory.mktemp("dllm")
+    return run_train(
+        train_args(tiny_bidirectional, knowledge_folder, workdir, "dllm", 40, "0,20,40"), workdir
+    )
+
+
+@pytest.mark.parametrize("trial_name", ["masked_trial", "dllm_trial"])
+def test_loss_falls_and_curves_are_at_the_scheduled_steps(
+    trial_name: str, request: pytest.FixtureRequest
+) -> None:
+    trial: Trial = request.getfixturevalue(trial_name)
+    losses = [value for _, value in trial.history("train/loss")]
+    # 4 documents / (2 workers x batch 2) = 1 step per epoch.
+    assert [step for step, _ in trial.history("train/loss")] == list(range(1, 41))
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+    for key in ("acc/fwd", "acc/bwd", "acc/total", "eval/seconds"):
+        assert [step for step, _ in trial.history(key)] == [0, 20, 40], key
+    run = trial.client.get_run(trial.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["workers"] == "2" and run.data.params["eval_at"] == "0,20,40"
+    assert run.data.params["precision"] == "bf16" and run.data.params["lr"] == "0.003"
+
+
+@pytest.mark.parametrize("trial_name", ["masked_trial", "dllm_trial"])
+def test_best_checkpoint_and_generations_are_logged(trial_name: str, request: pytest.FixtureRequest) -> None:
+    trial: Trial = request.getfixturevalue(trial_name)
+    run = trial.client.get_run(trial.run_id)
+    totals = dict(trial.history("acc/total"))
+    best_step = int(run.data.metrics["best/step"])
+    assert totals[best_step] == max(totals.values()) == run.data.metrics["best/acc_total"]
+    assert Path(run.data.tags["mft.best_checkpoint"]).is_dir()
+    artifacts = [a.path for a in trial.client.list_artifacts(trial.run_id, "generations")]
+    assert artifacts == [f"generations/step_{s:07d}.json" for s in (0, 20, 40)]
+    table = json.loads(Path(trial.client.download_artifacts(trial.run_id, artifacts[-1])).read_text())
+    assert set(table["columns"]) == {"question", "answer", "prediction", "score", "category"}
+    assert len(table["data"]) == 2 * len(PEOPLE)
+
+
+def test_masked_training_learns_something(masked_trial: Trial) -> None:
+    """The tiny model recalls part of what it was taught: accuracy leaves zero."""
+    assert masked_trial.client.get_run(masked_trial.run_id).data.metrics["best/acc_total"] > 0
+
+
+@pytest.mark.parametrize("trial_name", ["masked_trial", "dllm_trial"])
+def test_export_reloads_and_rescores_to_the_logged_value(
+    trial_name: str, request: pytest.FixtureRequest, knowledge_folder: Path, tmp_path: Path
+) -> None:
+    trial: Trial = request.getfixturevalue(trial_name)
+    out = tmp_path / "exported"
+    export = [*MFT, "export", trial.run_id, "--out", str(out), "--tracking-uri", trial.tracking_uri]
+    subprocess.run(export, check=True, capture_output=True, timeout=300)
+    generations = tmp_path / "gen.jsonl"
+    evaluate = [
+        *MFT,
+        "eval",
+        "--model",
+        str(out),
+        "--dataset",
+        str(knowledge_folder),
+        "--max-new-tokens",
+        "16",
+    ]
+    subprocess.run([*evaluate, "--out", str(generations)], check=True, capture_output=True, timeout=300)
+    rows = [json.loads(line) for line in generations.read_text().splitlines()]
+    scores = {d: [r["score"] for r in rows if r["category"] == d] for d in ("fwd", "bwd")}
+    logged = trial.client.get_run(trial.run_id).data.metrics
+    assert sum(scores["fwd"]) / len(scores["fwd"]) == pytest.approx(logged["best/acc_fwd"], abs=1e-9)
+    assert sum(scores["bwd"]) / len(scores["bwd"]) == pytest.approx(logged["best/acc_bwd"], abs=1e-9)
+
+
+def train_worker_pids() -> list[int]:
+    """Ray Train worker processes on this machine (their process title names the actor)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"RayTrainWorker" in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_killed_worker_resumes_from_latest_checkpoint(
+    tiny_causal: Path, knowledge_folder: Path, tmp_path: Path
+) -> None:
+    """SIGKILL one worker after the step-10 checkpoint: the trial restarts its workers, resumes at
+    step 10 (not 0), and finishes into the same single MLflow run with no step logged twice."""
+    args = train_args(tiny_causal, knowledge_folder, tmp_path, "masked", 300, "0,10,300")
+    process = subprocess.Popen(
+        MFT + args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    deadline, killed = time.monotonic() + 400, None
+    while killed is None and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.5)
+        try:
+            client = MlflowClient(uri)
+            run_id = only_run(uri)
+        except Exception:
+            continue
+        if any(m.step == 10 for m in client.get_metric_history(run_id, "acc/total")):
+            pids = train_worker_pids()
+            if pids:
+                os.kill(pids[-1], signal.SIGKILL)
+                killed = pids[-1]
+    output, _ = process.communicate(timeout=600)
+    assert killed is not None, "never saw the step-10 checkpoint while training ran:\n" + output[-3000:]
+    assert process.returncode == 0, output[-3000:]
+    trial = Trial(only_run(uri), uri, output)
+    run = trial.client.get_run(trial.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["mft.resumed_from_step"] == "10"
+    assert [step for step, _ in trial.history("train/loss")] == list(range(1, 301))
+    assert [step for step, _ in trial.history("acc/total")] == [0, 10, 300]
