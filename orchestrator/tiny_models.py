@@ -8,6 +8,7 @@ consumer loads them through `from_pretrained` exactly like the real checkpoints.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -145,3 +146,15 @@ def build_tiny_model(
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def cached_tiny_models(cache: Path | None = None) -> dict[str, str]:
+    """The causal and bidirectional tiny models under the user cache, built on first use."""
+    root = cache or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mft" / "models"
+    models = {}
+    for arch in ARCHS:
+        folder = root / f"tiny-{arch}"
+        if not (folder / "config.json").is_file():
+            build_tiny_model(folder, arch=arch)
+        models[arch] = str(folder)
+    return models

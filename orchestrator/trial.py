@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,13 +126,19 @@ def build_trainer(
 
 
 def run_trial(
-    config: TrialConfig, *, tracking_uri: str, name: str, storage: Path | str, max_failures: int = 2
+    config: TrialConfig,
+    *,
+    tracking_uri: str,
+    name: str,
+    storage: Path | str,
+    callbacks: Sequence[UserCallback] = (),
+    max_failures: int = 2,
 ) -> None:
     """Fit one trial into its MLflow run (config.run_id) and mark the run as it really ended."""
     client = MlflowClient(tracking_uri)
-    trainer = build_trainer(
-        config, name, storage, [MlflowTrialCallback(tracking_uri, config.run_id)], max_failures
-    )
+    client.update_run(config.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+    tracker = MlflowTrialCallback(tracking_uri, config.run_id)
+    trainer = build_trainer(config, name, storage, [tracker, *callbacks], max_failures)
     status = RunStatus.FAILED
     try:
         trainer.fit()
