@@ -169,14 +169,28 @@ def test_export_reloads_and_rescores_to_the_logged_value(
     assert sum(scores["bwd"]) / len(scores["bwd"]) == pytest.approx(logged["best/acc_bwd"], abs=1e-9)
 
 
-def train_worker_pids() -> list[int]:
-    """Ray Train worker processes on this machine (their process title names the actor)."""
+def parent_pid(pid: int) -> int:
+    # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after the ")".
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        pid = parent_pid(pid)
+    return False
+
+
+def train_worker_pids(ancestor: int) -> list[int]:
+    """Ray Train worker processes started under `ancestor` (other Ray clusters on the box are left alone)."""
     pids = []
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and b"RayTrainWorker" in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
-        except OSError:
+                if descends_from(int(entry.name), ancestor):
+                    pids.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
             continue
     return pids
 
@@ -200,7 +214,7 @@ def test_killed_worker_resumes_from_latest_checkpoint(
         except Exception:
             continue
         if any(m.step == 10 for m in client.get_metric_history(run_id, "acc/total")):
-            pids = train_worker_pids()
+            pids = train_worker_pids(process.pid)
             if pids:
                 os.kill(pids[-1], signal.SIGKILL)
                 killed = pids[-1]
