@@ -1,10 +1,14 @@
-"""`mft bench ...`: throughput benchmarks that print figures (driver side, one process).
+"""`mft bench ...`: throughput benchmarks that print figures (driver side; `training` launches Ray).
 
-Example: mft bench answering --model DIR --sampler ar --questions 64 --batch-size 32 --max-new-tokens 32
+Examples: mft bench answering --model DIR --sampler ar --questions 64 --batch-size 32 --max-new-tokens 32
+          mft bench training --model DIR --workers 2 --batch-size 4 --epochs 3
 """
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +24,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from evaluation.greedy_decoding import answer_greedy
 from evaluation.llada_sampling import answer_llada
+from orchestrator.training_bench import WARMUP_STEPS, Figures, measure_training
+from training.config import TrialConfig
 from training.errors import InputError
+from training.knowledge import byo_folder, resolve_data_dir
 
 bench_app = typer.Typer(
     help="Benchmarks that print figures: answering, training throughput.", no_args_is_help=True
@@ -136,3 +143,99 @@ def answering(
         raise typer.Exit(1) from exc
     console.print(render(timings, f"answering: {model.name}, sampler {sampler.value}, {device}"))
     console.print(f"outputs: identical ({questions} answers, batched == one at a time)")
+
+
+def render_training(rows: list[Figures], title: str) -> Table:
+    """One row per setup; tokens/s relative to the bare loop, eval speed relative to 1 worker."""
+    table = Table(title=title)
+    columns = (
+        "setup",
+        "workers",
+        "batch/worker",
+        "tokens/s",
+        "vs bare loop",
+        "eval s/checkpoint",
+        "eval speed-up",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "setup" else "right")
+    bare = rows[0].tokens_per_s
+    single_eval = next(row.eval_seconds for row in rows if row.eval_seconds is not None)
+    for row in rows:
+        evaluated = row.eval_seconds is not None
+        table.add_row(
+            row.setup,
+            str(row.workers),
+            str(row.batch_size),
+            f"{row.tokens_per_s:.0f}",
+            f"{row.tokens_per_s / bare:.2f}x",
+            f"{row.eval_seconds:.2f}" if evaluated else "-",
+            f"{single_eval / row.eval_seconds:.2f}x" if evaluated else "-",
+        )
+    return table
+
+
+@bench_app.command("training")
+def training(
+    model: Annotated[Path, typer.Option(help="Model folder (save_pretrained layout) with its tokenizer.")],
+    dataset: Annotated[
+        str, typer.Option(help="namedesc, bio, wiki, or a bring-your-own folder.")
+    ] = "namedesc",
+    method: Annotated[str, typer.Option(help="ar, masked, masked-random or dllm.")] = "masked",
+    workers: Annotated[int, typer.Option(min=2, help="Ray Train workers of the parallel trial.")] = 2,
+    batch_size: Annotated[int, typer.Option(min=1, help="Documents per worker per step.")] = 4,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the documents per setup.")] = 3,
+    eval_limit: Annotated[int, typer.Option(min=1, help="Questions answered per checkpoint.")] = 40,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Answer length at evaluation.")] = 32,
+    gpus_per_worker: Annotated[float, typer.Option(min=0, help="0 = CPU/gloo; 1 = a GPU each (nccl).")] = 0.0,
+    precision: Annotated[
+        str, typer.Option(help="bf16 (FSDP2 policy; autocast in the bare loop) or fp32.")
+    ] = "bf16",
+    trust_remote_code: Annotated[bool, typer.Option(help="Allow the model's own code (LLaDA).")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Dataset folder [default: $MFT_DATA_DIR or the user cache].")
+    ] = None,
+) -> None:
+    """Training tokens/s with W Ray Train workers vs a bare loop, and eval seconds with W vs 1 worker.
+
+    All setups train the same model with the same method at the same global batch (W x --batch-size).
+    """
+    folder = byo_folder(dataset)
+    config = TrialConfig(
+        model=str(model.resolve()),
+        dataset=str(folder.resolve()) if folder else dataset,
+        data_dir=str(resolve_data_dir(data_dir).resolve()),
+        method=method,
+        epochs=epochs,
+        eval_at=(0, epochs),
+        batch_size=batch_size,
+        workers=workers,
+        gpus_per_worker=gpus_per_worker,
+        precision=precision,
+        trust_remote_code=trust_remote_code,
+        eval_limit=eval_limit,
+        max_new_tokens=max_new_tokens,
+    )
+    rows = measure_training(config, lambda stage: console.print(f"[dim]running: {stage}[/]"))
+    device = "cuda" if gpus_per_worker > 0 else "cpu"
+    title = f"training: {model.name}, {method}, {dataset}, {device}, global batch {config.global_batch_size}"
+    console.print(render_training(rows, title))
+    print_setting(config)
+
+
+def print_setting(config: TrialConfig) -> None:
+    """What the figures depend on: the command, the cores and threads, and how they were taken."""
+    per_worker = f"{config.gpus_per_worker:g} GPU" if config.gpus_per_worker > 0 else "1 CPU"
+    lines = (
+        f"command: {shlex.join(['mft', *sys.argv[1:]])}",
+        f"cores: {os.cpu_count()}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')};"
+        f" torch threads in the bare loop: {torch.get_num_threads()}; Ray workers: {per_worker} each,"
+        " with as many torch threads as OMP_NUM_THREADS, which Ray sets to their CPUs (min 1) when unset",
+        "bare loop: this process, plain from_pretrained model, no Ray, no FSDP"
+        + (", bf16 autocast" if config.precision == "bf16" else ""),
+        f"tokens/s: non-padding tokens of the global batch per second of an optimizer step, median after"
+        f" {WARMUP_STEPS} warm-up steps; eval: mean `eval/seconds` at epochs 0 and {config.epochs},"
+        f" {config.eval_limit} questions",
+    )
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)

@@ -13,6 +13,7 @@ from orchestrator.bench_cli import bench_app
 from orchestrator.data_cli import data_app
 from orchestrator.eval_cli import evaluate_model
 from orchestrator.model_cli import model_app
+from orchestrator.sweep_cli import sweep
 from orchestrator.train_cli import export, train
 from training.errors import InputError
 
@@ -44,4 +45,5 @@ app.add_typer(model_app, name="model")
 app.command("eval")(evaluate_model)
 app.command("train")(train)
 app.command("export")(export)
+app.command("sweep")(sweep)
 app.add_typer(bench_app, name="bench")

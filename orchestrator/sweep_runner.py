@@ -1,0 +1,191 @@
+"""Running a sweep on Ray Tune (driver side; `trial_driver` runs in a Tune trial actor).
+
+Train V2 pattern: each Tune trial is a function trainable that drives one `TorchTrainer` (the
+same `run_trial` as `mft train`). The Train run name is the sweep name + trial id, so a trial
+restarted by Tune, or resumed after an interrupted sweep, continues from its own checkpoints.
+
+MLflow: one parent run per sweep and one child run per trial, all created up front by the
+driver (status SCHEDULED), so the live table shows every trial from the start and a resumed
+sweep logs into the very same runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+from ray import tune
+from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.schedulers import ASHAScheduler
+
+from orchestrator.tracking import STORAGE_TAG, ensure_experiment, start_trial_run
+from orchestrator.trial import run_trial
+from training.config import TrialConfig
+from training.errors import InputError
+
+SWEEP_TAG = "mft.sweep"
+KIND_TAG = "mft.sweep_kind"
+COMMAND_TAG = "mft.command"
+BEST_TRIAL_TAG = "mft.best_trial"
+STATE_FILE = "mft-sweep.json"
+# A trial driver only waits on its TorchTrainer: it reserves no CPU, so its workers get them all
+# (Tune refuses an all-zero request, hence a token amount of memory).
+DRIVER_RESOURCES = {"cpu": 0, "memory": 2**20}
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """What a resumed sweep or `mft sweep status` needs, saved beside Tune's own state."""
+
+    name: str
+    kind: str
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    storage: str
+    trials: dict[str, str]  # trial id -> MLflow child run id
+
+    def save(self) -> None:
+        path = Path(self.storage) / self.name / STATE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, name: str, storage: Path) -> SweepState:
+        path = Path(name) / STATE_FILE if Path(name).is_dir() else storage / name / STATE_FILE
+        if not path.is_file():
+            raise InputError(f"no sweep {name!r} under {storage}; pass its name and the same --storage")
+        return cls(**json.loads(path.read_text()))
+
+
+class EvalReportsToTune(TuneReportCallback):
+    """Forward only evaluation reports, as scalars: Tune (and ASHA) see one result per eval point."""
+
+    def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
+        report = metrics[0]
+        if "acc/total" not in report:
+            return
+        scalars = {k: v for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        super().after_report(run_context, [scalars], checkpoint)
+
+
+def trial_driver(tune_config: dict[str, Any]) -> None:
+    """One Tune trial: fit the planned trial's TorchTrainer into its MLflow child run."""
+    plan, sweep = tune_config["plan"], tune_config["sweep"]
+    config = TrialConfig.from_dict(plan["config"])
+    run_trial(
+        config,
+        tracking_uri=sweep["tracking_uri"],
+        name=f"{sweep['name']}-{plan['trial_id']}",
+        storage=sweep["storage"],
+        callbacks=[EvalReportsToTune()],
+    )
+
+
+def create_runs(
+    client: MlflowClient,
+    experiment: str,
+    name: str,
+    kind: str,
+    trials: Sequence[Any],
+    storage: str,
+    command: str,
+) -> SweepState:
+    """The parent run (expanded spec as artifact) and one SCHEDULED child run per trial."""
+    experiment_id = ensure_experiment(client, experiment)
+    tags = {SWEEP_TAG: name, KIND_TAG: kind, COMMAND_TAG: command, STORAGE_TAG: storage}
+    parent = client.create_run(experiment_id, run_name=name, tags=tags)
+    parent_id = parent.info.run_id
+    expanded = [{"trial_id": t.trial_id, "varying": t.varying, "config": t.config.to_dict()} for t in trials]
+    client.log_dict(parent_id, expanded, "sweep/trials.json")
+    children: dict[str, str] = {}
+    for trial in trials:
+        child_tags = {"mlflow.parentRunId": parent_id, SWEEP_TAG: name}
+        run_id = start_trial_run(
+            client, experiment_id, trial.config, trial.trial_id, f"{name}/{trial.trial_id}", child_tags
+        )
+        client.update_run(run_id, status=RunStatus.to_string(RunStatus.SCHEDULED))
+        children[trial.trial_id] = run_id
+    return SweepState(name, kind, client.tracking_uri, experiment_id, parent_id, storage, children)
+
+
+def build_tuner(
+    state: SweepState, trials: Sequence[Any], concurrent: int, early_stop: str | None, grace: int
+) -> tune.Tuner:
+    """A Tuner whose grid is the planned trials themselves (each carrying its MLflow run id)."""
+    plans = [
+        {"trial_id": t.trial_id, "config": t.config.replace(run_id=state.trials[t.trial_id]).to_dict()}
+        for t in trials
+    ]
+    sweep = {"name": state.name, "tracking_uri": state.tracking_uri, "storage": state.storage}
+    scheduler = None
+    if early_stop == "asha":
+        scheduler = ASHAScheduler(
+            metric="acc/total", mode="max", grace_period=grace, time_attr="training_iteration"
+        )
+    return tune.Tuner(
+        tune.with_resources(trial_driver, DRIVER_RESOURCES),
+        param_space={"plan": tune.grid_search(plans), "sweep": sweep},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=concurrent,
+            scheduler=scheduler,
+            trial_name_creator=_trial_id,
+            trial_dirname_creator=_trial_id,
+        ),
+        run_config=tune.RunConfig(
+            name=state.name,
+            storage_path=state.storage,
+            failure_config=tune.FailureConfig(max_failures=1),
+            verbose=0,
+        ),
+    )
+
+
+def restore_tuner(state: SweepState) -> tune.Tuner:
+    """Continue an interrupted sweep: unfinished and errored trials run again from their checkpoints."""
+    path = str(Path(state.storage) / state.name)
+    if not tune.Tuner.can_restore(path):
+        raise InputError(f"sweep {state.name!r} has no Tune state in {path}; it never started")
+    return tune.Tuner.restore(
+        path,
+        trainable=tune.with_resources(trial_driver, DRIVER_RESOURCES),
+        resume_unfinished=True,
+        resume_errored=True,
+    )
+
+
+def _trial_id(trial: Any) -> str:
+    return trial.config["plan"]["trial_id"]
+
+
+def finish_runs(client: MlflowClient, state: SweepState, errors: dict[str, str], interrupted: bool) -> str:
+    """Settle every run's status after `fit`; return the parent's status."""
+    for trial_id, run_id in state.trials.items():
+        status = client.get_run(run_id).info.status
+        if status in ("RUNNING", "SCHEDULED"):
+            # Stopped by ASHA or by the interrupt before the trial could close its own run.
+            final = "KILLED" if interrupted or trial_id not in errors else "FAILED"
+            client.set_terminated(run_id, status=final)
+    for trial_id, message in errors.items():
+        client.set_tag(state.trials[trial_id], "mft.error", message[:5000])
+    best = best_trial(client, state)
+    if best:
+        client.set_tag(state.parent_run_id, BEST_TRIAL_TAG, best)
+    parent = "KILLED" if interrupted else "FAILED" if errors else "FINISHED"
+    client.set_terminated(state.parent_run_id, status=parent)
+    return parent
+
+
+def best_trial(client: MlflowClient, state: SweepState) -> str | None:
+    """The trial whose best checkpoint has the highest acc/total."""
+    scores = {
+        trial_id: client.get_run(run_id).data.metrics.get("best/acc_total")
+        for trial_id, run_id in state.trials.items()
+    }
+    scored = {k: v for k, v in scores.items() if v is not None}
+    return max(scored, key=scored.__getitem__) if scored else None

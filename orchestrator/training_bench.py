@@ -1,0 +1,185 @@
+"""What `mft bench training` measures (driver side, one process plus the Ray trials it launches).
+
+Training speed is `train_step`'s own `train/tokens_per_s` in every setting: non-padding tokens of
+the global batch per second of one optimizer step, median over the steps after the first
+WARMUP_STEPS. Settings: a bare loop in this process (no Ray, no FSDP), then real `run_trial` runs
+with 1 and with W workers at the same global batch, logged into a throwaway MLflow store.
+Evaluation speed is each trial's `eval/seconds` (ranks answer interleaved shards of the
+questions), mean over its checkpoints at epoch 0 and at the end.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from itertools import count, islice
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from mlflow.tracking import MlflowClient
+from torch import nn
+from torch.utils.data import DataLoader
+from transformers import AutoModelForCausalLM, AutoTokenizer, get_constant_schedule_with_warmup
+
+from orchestrator.tracking import ensure_experiment, start_trial_run
+from orchestrator.trial import check_resources, connect_ray, preflight, run_trial
+from training.config import TrialConfig
+from training.errors import InputError
+from training.loop import build_optimizer, to_device, train_step
+from training.methods import collate, get_method
+
+WARMUP_STEPS = 2  # the first steps pay for allocations and kernel choice: not throughput
+EXPERIMENT = "mft-bench"
+
+
+@dataclass(frozen=True)
+class LoopFigures:
+    """The bare loop's steady tokens/s and its per-step losses (to check that it really trains)."""
+
+    tokens_per_s: float
+    losses: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One row of the benchmark: a setup, its training speed and (trials only) evaluation speed."""
+
+    setup: str
+    workers: int
+    batch_size: int
+    tokens_per_s: float
+    eval_seconds: float | None = None
+
+
+class Autocast(nn.Module):
+    """Runs the forward pass under bf16 autocast and leaves backward outside it (PyTorch's advice).
+
+    Stands in for FSDP2's bf16 policy in the bare loop: bf16 compute over fp32 master weights.
+    """
+
+    def __init__(self, model: nn.Module, device_type: str) -> None:
+        super().__init__()
+        self.model = model
+        self.device_type = device_type
+
+    def forward(self, **inputs: Any) -> Any:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            return self.model(**inputs)
+
+
+@contextmanager
+def single_process_group(device: torch.device) -> Iterator[None]:
+    """A 1-rank process group, so `train_step` (which all-reduces its metrics) runs unchanged."""
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def steady_median(values: Sequence[float]) -> float:
+    """Median after the warm-up steps; refuses runs too short to have any steady steps."""
+    if len(values) <= WARMUP_STEPS:
+        raise InputError(f"only {len(values)} optimizer steps, all warm-up ({WARMUP_STEPS}); raise --epochs")
+    return statistics.median(values[WARMUP_STEPS:])
+
+
+def bare_loop_tokens_per_s(config: TrialConfig, steps: int | None = None) -> LoopFigures:
+    """The trial's model, method, optimizer and global batch in this process: no Ray, no FSDP.
+
+    `steps` defaults to the trial's (epochs x batches per epoch); the device is the workers' kind.
+    """
+    checked = preflight(config)
+    device = torch.device("cuda" if config.gpus_per_worker > 0 else "cpu")
+    torch.manual_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    method = get_method(config.method, mask_id=checked.mask_id, vocab_size=len(tokenizer))
+    examples = [method.encode(tokenizer, text) for text in checked.knowledge.documents]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    loader = DataLoader(
+        examples,
+        batch_size=config.global_batch_size,
+        shuffle=True,
+        collate_fn=partial(collate, pad_id=pad_id),
+    )
+    model: nn.Module = AutoModelForCausalLM.from_pretrained(
+        config.model, dtype=torch.float32, trust_remote_code=config.trust_remote_code
+    ).to(device)
+    if config.precision == "bf16":
+        model = Autocast(model, device.type)
+    model.train()
+    optimizer = build_optimizer(model, config)
+    total = steps or config.epochs * len(loader)
+    scheduler = get_constant_schedule_with_warmup(optimizer, round(config.warmup_ratio * total))
+    generator = torch.Generator().manual_seed(config.seed)
+    batches = (batch for _ in count() for batch in loader)  # epoch after epoch, reshuffled
+    with single_process_group(device):
+        history = [
+            train_step(model, method, to_device(batch, device), optimizer, scheduler, config, generator)
+            for batch in islice(batches, total)
+        ]
+    return LoopFigures(
+        steady_median([metrics["train/tokens_per_s"] for metrics in history]),
+        tuple(metrics["train/loss"] for metrics in history),
+    )
+
+
+def check_steps(config: TrialConfig, documents: int) -> None:
+    """Refuse, before anything launches, a run whose every step would be warm-up.
+
+    The bare loop and the 1-worker trial take the fewest steps: one per global batch.
+    """
+    steps = config.epochs * -(-documents // config.global_batch_size)
+    if steps <= WARMUP_STEPS:
+        raise InputError(
+            f"{documents} documents x --epochs {config.epochs} at a global batch of"
+            f" {config.global_batch_size} make {steps} steps, all warm-up ({WARMUP_STEPS});"
+            " raise --epochs or lower --batch-size"
+        )
+
+
+def trial_figures(config: TrialConfig, client: MlflowClient, storage: Path) -> tuple[float, float]:
+    """One real `run_trial` into the throwaway store; returns (tokens/s, mean eval seconds)."""
+    experiment_id = ensure_experiment(client, EXPERIMENT)
+    name = f"bench-{config.workers}-workers"
+    trial_id = f"{name}-{uuid.uuid4().hex[:8]}"
+    run_id = start_trial_run(client, experiment_id, config, name, trial_id=trial_id, tags={})
+    # max_failures=0: a benchmark that retried a failed trial would time the retry.
+    run_trial(
+        config.replace(run_id=run_id),
+        tracking_uri=client.tracking_uri,
+        name=trial_id,
+        storage=storage,
+        max_failures=0,
+    )
+    steps = sorted(client.get_metric_history(run_id, "train/tokens_per_s"), key=lambda metric: metric.step)
+    evals = [metric.value for metric in client.get_metric_history(run_id, "eval/seconds")]
+    return steady_median([metric.value for metric in steps]), statistics.fmean(evals)
+
+
+def measure_training(config: TrialConfig, progress: Callable[[str], None]) -> list[Figures]:
+    """Bare loop, 1-worker trial, W-worker trial, all at the global batch of `config`."""
+    check_steps(config, len(preflight(config).knowledge.documents))
+    single = config.replace(workers=1, batch_size=config.global_batch_size)
+    progress("bare loop: one process, no Ray, no FSDP")
+    bare = bare_loop_tokens_per_s(config)
+    rows = [Figures("bare loop", 1, config.global_batch_size, bare.tokens_per_s)]
+    connect_ray(None)
+    check_resources(config)
+    with tempfile.TemporaryDirectory(prefix="mft-bench-", ignore_cleanup_errors=True) as directory:
+        client = MlflowClient(f"sqlite:///{Path(directory) / 'mlflow.db'}")
+        for trial in (single, config):
+            progress(f"Ray Train + FSDP2 trial: {trial.workers} worker(s) x batch {trial.batch_size}")
+            tokens_per_s, eval_seconds = trial_figures(trial, client, Path(directory) / "runs")
+            rows.append(
+                Figures("Ray Train + FSDP2", trial.workers, trial.batch_size, tokens_per_s, eval_seconds)
+            )
+    return rows

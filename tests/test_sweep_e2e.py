@@ -1,0 +1,194 @@
+"""`mft sweep` end to end: a user YAML spec, Ray Tune driving 2 trials x 2 gloo workers on a
+local Ray cluster, MLflow parent/child runs on sqlite, and an interrupted sweep resumed.
+
+Each trial pays Ray Train's start-up, so there are two sweeps in all, shared by the assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+MFT = [sys.executable, "-m", "orchestrator"]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    workdir: Path
+    output: str
+
+    @property
+    def uri(self) -> str:
+        return f"sqlite:///{self.workdir / 'mlflow.db'}"
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.uri)
+
+    def runs(self) -> list[Run]:
+        experiment = self.client.get_experiment_by_name("sweeps")
+        return self.client.search_runs([experiment.experiment_id]) if experiment else []
+
+    def parent(self) -> Run:
+        parents = [r for r in self.runs() if "mlflow.parentRunId" not in r.data.tags]
+        assert len(parents) == 1, f"expected one parent run, found {len(parents)}"
+        return parents[0]
+
+    def children(self) -> dict[str, Run]:
+        return {r.info.run_name: r for r in self.runs() if "mlflow.parentRunId" in r.data.tags}
+
+    def steps(self, run: Run, key: str) -> list[int]:
+        return sorted(m.step for m in self.client.get_metric_history(run.info.run_id, key))
+
+
+def write_spec(folder: Path, model: Path, knowledge: Path, epochs: int, eval_at: list[int]) -> Path:
+    """A user spec: two learning rates of masked fine-tuning on a tiny model and 2 CPU workers."""
+    spec = {
+        "kind": "tiny-lr",
+        "description": "two learning rates on a tiny model",
+        "methods": ["masked"],
+        "datasets": [str(knowledge)],
+        "models": {"masked": str(model)},
+        "fixed": {
+            "paraphrase": "none", "workers": 2, "gpus_per_worker": 0, "batch_size": 2,
+            "epochs": epochs, "eval_at": eval_at, "max_new_tokens": 8,
+        },
+        "grid": {"lr": [1.0e-3, 3.0e-3]},
+    }  # fmt: skip
+    path = folder / "tiny-lr.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def sweep_args(workdir: Path, *args: str) -> list[str]:
+    storage = ["--storage", str(workdir / "runs"), "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}"]
+    return [*MFT, "sweep", *args, *storage]
+
+
+@pytest.fixture(scope="session")
+def knowledge(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("kset")
+    facts = [("Alice Zorn", "the inventor of the glass piano"), ("Boris Quill", "the mayor of Lantern Bay")]
+    with (folder / "train.jsonl").open("w") as train, (folder / "qa.jsonl").open("w") as qa:
+        for name, description in facts:
+            train.write(json.dumps({"text": f"{name} is {description}."}) + "\n")
+            qa.write(
+                json.dumps({"question": f"Who is {name}?", "answer": description, "direction": "fwd"}) + "\n"
+            )
+            qa.write(
+                json.dumps({"question": f"Who is {description}?", "answer": name, "direction": "bwd"}) + "\n"
+            )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def finished_sweep(tiny_causal: Path, knowledge: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    workdir = tmp_path_factory.mktemp("sweep")
+    spec = write_spec(workdir, tiny_causal, knowledge, epochs=6, eval_at=[0, 3, 6])
+    args = sweep_args(workdir, str(spec), "--name", "e2e", "--experiment", "sweeps")
+    done = subprocess.run(args, cwd=workdir, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return Sweep("e2e", workdir, done.stdout)
+
+
+def test_one_parent_and_a_child_run_per_trial(finished_sweep: Sweep) -> None:
+    parent = finished_sweep.parent()
+    children = finished_sweep.children()
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["mft.sweep_kind"] == "tiny-lr"
+    assert "sweep" in parent.data.tags["mft.command"] and parent.data.tags["mft.storage"].endswith("runs")
+    assert sorted(children) == [
+        "masked_kset_none_lr0.001_t0.05-0.95_seed0",
+        "masked_kset_none_lr0.003_t0.05-0.95_seed0",
+    ]
+    for name, child in children.items():
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.info.status == "FINISHED"
+        assert child.data.params["lr"] == ("0.001" if "lr0.001" in name else "0.003")
+        assert child.data.params["workers"] == "2"
+        assert finished_sweep.steps(child, "acc/total") == [0, 3, 6]
+        assert finished_sweep.steps(child, "train/loss") == list(range(1, 7))
+    trials = json.loads(
+        Path(finished_sweep.client.download_artifacts(parent.info.run_id, "sweep/trials.json")).read_text()
+    )
+    assert sorted(t["trial_id"] for t in trials) == sorted(children)
+
+
+def test_best_trial_is_identified_and_progress_is_shown(finished_sweep: Sweep) -> None:
+    children = finished_sweep.children()
+    best = max(children, key=lambda name: children[name].data.metrics["best/acc_total"])
+    assert finished_sweep.parent().data.tags["mft.best_trial"] == best
+    assert f"best trial: {best}" in finished_sweep.output
+    for name in children:  # the live table's last frame is printed: one row per trial
+        assert name[:20] in finished_sweep.output
+    assert finished_sweep.output.count("FINISHED") >= 2
+
+
+def test_status_shows_where_the_sweep_stands(finished_sweep: Sweep) -> None:
+    args = sweep_args(finished_sweep.workdir, "status", "e2e")
+    done = subprocess.run(args, cwd=finished_sweep.workdir, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "FINISHED" in done.stdout and "best trial: masked_kset" in done.stdout
+
+
+def wait_until(condition, timeout: float, process: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if condition():
+                return True
+        except Exception:  # the sqlite file may not exist yet
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
+    tiny_causal: Path, knowledge: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C the driver while trial 2 trains; `--resume` finishes trial 2 from its checkpoint,
+    leaves trial 1 alone, and both end up as exactly one FINISHED run each."""
+    spec = write_spec(tmp_path, tiny_causal, knowledge, epochs=40, eval_at=[0, 10, 40])
+    sweep = Sweep("cut", tmp_path, "")
+    args = sweep_args(tmp_path, str(spec), "--name", "cut", "--experiment", "sweeps")
+    process = subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+    def second_trial_checkpointed() -> bool:
+        runs = sorted(sweep.children().values(), key=lambda r: r.info.run_name)
+        return runs[0].info.status == "FINISHED" and 10 in sweep.steps(runs[1], "acc/total")
+
+    reached = wait_until(second_trial_checkpointed, 600, process)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=300)
+    assert reached, "the sweep never got to trial 2's first checkpoint:\n" + output[-3000:]
+    assert process.returncode == 130, output[-3000:]
+    assert "--resume cut" in output
+    first, second = sorted(sweep.children().values(), key=lambda r: r.info.run_name)
+    assert sweep.parent().info.status == "KILLED" and second.info.status == "KILLED"
+    first_end = first.info.end_time
+
+    resumed = subprocess.run(
+        sweep_args(tmp_path, "--resume", "cut"), cwd=tmp_path, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    children = sweep.children()
+    assert len(children) == 2 and all(run.info.status == "FINISHED" for run in children.values())
+    first, second = sorted(children.values(), key=lambda r: r.info.run_name)
+    assert first.info.end_time == first_end, "a finished trial was run again"
+    assert int(second.data.tags["mft.resumed_from_step"]) >= 10
+    assert sweep.steps(second, "train/loss") == list(range(1, 41))
+    assert sweep.steps(second, "acc/total") == [0, 10, 40]
+    assert sweep.parent().info.status == "FINISHED"
