@@ -15,7 +15,6 @@ from transformers import PreTrainedTokenizerBase
 
 from evaluation.greedy_decoding import batches, decode_answer, left_pad, model_device, pad_id
 from evaluation.prompting import question_prompt_ids, stop_token_ids
-from training.errors import InputError
 
 
 def commit_schedule(gen_length: int, block_length: int, steps: int | None = None) -> list[int]:
@@ -26,13 +25,13 @@ def commit_schedule(gen_length: int, block_length: int, steps: int | None = None
     `block_length` per block commit nothing.
     """
     if gen_length < 1 or block_length < 1:
-        raise InputError(f"gen_length ({gen_length}) and block_length ({block_length}) must be positive")
+        raise ValueError(f"gen_length ({gen_length}) and block_length ({block_length}) must be positive")
     if gen_length % block_length:
-        raise InputError(f"gen_length ({gen_length}) must be a multiple of block_length ({block_length})")
+        raise ValueError(f"gen_length ({gen_length}) must be a multiple of block_length ({block_length})")
     blocks = gen_length // block_length
     steps = gen_length if steps is None else steps
     if steps < 1 or steps % blocks:
-        raise InputError(f"steps ({steps}) must be a positive multiple of the number of blocks ({blocks})")
+        raise ValueError(f"steps ({steps}) must be a positive multiple of the number of blocks ({blocks})")
     per_block = steps // blocks
     base, remainder = divmod(block_length, per_block)
     return [base + (step < remainder) for step in range(per_block)]

@@ -17,7 +17,7 @@ from rich.table import Table
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from evaluation.greedy_decoding import answer_greedy
-from evaluation.llada_sampling import answer_llada
+from evaluation.llada_sampling import answer_llada, commit_schedule
 from evaluation.scoring import rouge1_recall, summarize
 from orchestrator.trial import check_model
 from training.errors import InputError
@@ -64,8 +64,13 @@ def evaluate_model(
     use_llada = sampler == "llada" or (sampler == "auto" and is_bidirectional(config))
     tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
     mask_id = resolve_mask_id(tokenizer, mask_token) if use_llada else None
-    if use_llada and max_new_tokens % block_length:
-        raise InputError("--max-new-tokens must be a multiple of --block-length for the LLaDA sampler")
+    if use_llada:
+        try:
+            commit_schedule(max_new_tokens, block_length, steps)
+        except ValueError as exc:
+            raise InputError(
+                f"LLaDA sampler settings (--max-new-tokens, --block-length, --steps): {exc}"
+            ) from exc
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net = AutoModelForCausalLM.from_pretrained(
         model, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code

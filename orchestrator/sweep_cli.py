@@ -13,6 +13,7 @@ import ray
 import torch
 import typer
 from mlflow.tracking import MlflowClient
+from ray import tune
 from rich.console import Console
 from rich.table import Table
 
@@ -190,28 +191,20 @@ def resume_sweep(name: str, storage: Path, address: str | None) -> None:
     run_tuner(client, state, tuner)
 
 
-def run_tuner(client: MlflowClient, state: SweepState, tuner) -> None:
+def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner) -> None:
     """Fit with the live table; settle run statuses; print failures and the best trial."""
     runs = {run_id: trial_id for trial_id, run_id in state.trials.items()}
-    interrupted = False
     try:
         with live_trials(client, runs, console):
             results = tuner.fit()
-    except KeyboardInterrupt:
-        interrupted, results = True, None
+    except KeyboardInterrupt:  # a second Ctrl-C skips Tune's own clean stop
+        results = None
     errors = {}
-    if results is not None:
-        for result in results:
-            if result.error is not None:
-                errors[result.config["plan"]["trial_id"]] = str(result.error).strip().splitlines()[-1]
-        interrupted = (
-            interrupted
-            or any(
-                client.get_run(run_id).info.status in ("RUNNING", "SCHEDULED")
-                for run_id in state.trials.values()
-            )
-            and not errors
-        )
+    for result in results or []:
+        if result.error is not None:
+            errors[result.config["plan"]["trial_id"]] = str(result.error).strip().splitlines()[-1]
+    # On Ctrl-C Tune saves its state and returns with some trials neither finished nor failed.
+    interrupted = results is None or results.num_terminated + results.num_errors < len(results)
     status = finish_runs(client, state, errors, interrupted)
     for trial_id, message in errors.items():
         console.print(f"[red]failed[/] {trial_id}: {message}")

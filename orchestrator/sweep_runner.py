@@ -167,9 +167,14 @@ def finish_runs(client: MlflowClient, state: SweepState, errors: dict[str, str],
     """Settle every run's status after `fit`; return the parent's status."""
     for trial_id, run_id in state.trials.items():
         status = client.get_run(run_id).info.status
-        if status in ("RUNNING", "SCHEDULED"):
-            # Stopped by ASHA or by the interrupt before the trial could close its own run.
-            final = "KILLED" if interrupted or trial_id not in errors else "FAILED"
+        if trial_id in errors:
+            final = "FAILED"
+        elif status == "FINISHED":
+            continue
+        else:
+            # Stopped by the interrupt or by ASHA, possibly before the trial could close its run.
+            final = "KILLED"
+        if status != final:
             client.set_terminated(run_id, status=final)
     for trial_id, message in errors.items():
         client.set_tag(state.trials[trial_id], "mft.error", message[:5000])

@@ -169,8 +169,11 @@ def measure_training(config: TrialConfig, progress: Callable[[str], None]) -> li
     """Bare loop, 1-worker trial, W-worker trial, all at the global batch of `config`."""
     check_steps(config, len(preflight(config).knowledge.documents))
     single = config.replace(workers=1, batch_size=config.global_batch_size)
+    # The bare loop runs before Ray starts, so Ray's start-up and idle processes cannot slow it.
     progress("bare loop: one process, no Ray, no FSDP")
     bare = bare_loop_tokens_per_s(config)
+    if config.gpus_per_worker > 0:
+        torch.cuda.empty_cache()  # hand the bare loop's cached memory back before workers share the GPU
     rows = [Figures("bare loop", 1, config.global_batch_size, bare.tokens_per_s)]
     connect_ray(None)
     check_resources(config)
