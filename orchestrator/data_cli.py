@@ -17,19 +17,16 @@ from evaluation.questions import QAItem
 from orchestrator.fetching import fetch_dataset, resolve_base_url
 from training.errors import InputError
 from training.knowledge import (
-    BYO_QA_FILE,
-    BYO_TRAIN_FILES,
     DATASETS,
     PARAPHRASES,
     DatasetSpec,
     KnowledgeSet,
-    byo_conditions,
     load_knowledge_set,
     load_questions,
     order_categories,
     resolve_data_dir,
-    validate_knowledge_folder,
 )
+from training.knowledge_folder import BYO_QA_FILE, BYO_TRAIN_FILES, byo_conditions, validate_knowledge_folder
 
 data_app = typer.Typer(
     help="Knowledge sets: list, show, fetch the paper's files, validate your own.", no_args_is_help=True

@@ -42,7 +42,8 @@ from orchestrator.sweep_plan import ResourcePlan, plan_resources, render_plan
 from orchestrator.train_cli import default_eval_epochs, trial_name
 from training.config import TrialConfig
 from training.errors import InputError
-from training.knowledge import byo_conditions, byo_folder, find_dataset
+from training.knowledge import byo_folder, find_dataset
+from training.knowledge_folder import byo_conditions
 from training.methods import get_method
 
 __all__ = [

@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from training.errors import InputError
-from training.knowledge import (
-    KnowledgeSet,
-    load_knowledge_set,
-    load_questions,
-    resolve_data_dir,
-    validate_knowledge_folder,
-)
+from training.knowledge import KnowledgeSet, load_knowledge_set, load_questions, resolve_data_dir
+from training.knowledge_folder import validate_knowledge_folder
 
 
 def category_counts(knowledge: KnowledgeSet) -> dict[str, int]:

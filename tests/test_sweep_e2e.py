@@ -166,7 +166,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
 ) -> None:
     """Ctrl-C the driver while trial 2 trains; `--resume` finishes trial 2 from its checkpoint,
     leaves trial 1 alone, and both end up as exactly one FINISHED run each."""
-    spec = write_spec(tmp_path, tiny_causal, knowledge, epochs=40, eval_at=[0, 10, 40])
+    spec = write_spec(tmp_path, tiny_causal, knowledge, epochs=300, eval_at=[0, 10, 300])
     sweep = Sweep("cut", tmp_path, "")
     args = sweep_args(tmp_path, str(spec), "--name", "cut", "--experiment", "sweeps")
     process = subprocess.Popen(
@@ -196,6 +196,6 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
     first, second = sorted(children.values(), key=lambda r: r.info.run_name)
     assert first.info.end_time == first_end, "a finished trial was run again"
     assert int(second.data.tags["mft.resumed_from_step"]) >= 10
-    assert sweep.steps(second, "train/loss") == list(range(1, 41))
-    assert sweep.steps(second, "acc/total") == [0, 10, 40]
+    assert sweep.steps(second, "train/loss") == list(range(1, 301))
+    assert sweep.steps(second, "acc/total") == [0, 10, 300]
     assert sweep.parent().info.status == "FINISHED"
