@@ -26,6 +26,7 @@ from orchestrator.sweep_runner import (
     create_runs,
     finish_runs,
     restore_tuner,
+    unfinished_trials,
 )
 from orchestrator.sweep_spec import (
     Overrides,
@@ -203,8 +204,7 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner) -> Non
     for result in results or []:
         if result.error is not None:
             errors[result.config["plan"]["trial_id"]] = str(result.error).strip().splitlines()[-1]
-    # On Ctrl-C Tune saves its state and returns with some trials neither finished nor failed.
-    interrupted = results is None or results.num_terminated + results.num_errors < len(results)
+    interrupted = results is None or bool(unfinished_trials(state))
     status = finish_runs(client, state, errors, interrupted)
     for trial_id, message in errors.items():
         console.print(f"[red]failed[/] {trial_id}: {message}")

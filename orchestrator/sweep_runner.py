@@ -159,6 +159,15 @@ def restore_tuner(state: SweepState) -> tune.Tuner:
     )
 
 
+def unfinished_trials(state: SweepState) -> list[str]:
+    """Trials that Tune's saved state would run again on resume (neither finished nor failed).
+
+    Read from disk: after a Ctrl-C the in-memory results count interrupted trials as terminated.
+    """
+    analysis = tune.ExperimentAnalysis(str(Path(state.storage) / state.name))
+    return [_trial_id(trial) for trial in analysis.trials if trial.status not in ("TERMINATED", "ERROR")]
+
+
 def _trial_id(trial: Any) -> str:
     return trial.config["plan"]["trial_id"]
 
