@@ -24,7 +24,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from evaluation.greedy_decoding import answer_greedy
 from evaluation.llada_sampling import answer_llada
-from orchestrator.training_bench import WARMUP_STEPS, Figures, measure_training
+from orchestrator.training_bench import (
+    WARMUP_STEPS,
+    Figures,
+    measure_training,
+    peak_flops_per_gpu,
+    training_flops_per_token,
+)
 from training.config import TrialConfig
 from training.errors import InputError
 from training.knowledge import byo_folder, resolve_data_dir
@@ -145,8 +151,11 @@ def answering(
     console.print(f"outputs: identical ({questions} answers, batched == one at a time)")
 
 
-def render_training(rows: list[Figures], title: str) -> Table:
-    """One row per setup; tokens/s relative to the bare loop, eval speed relative to 1 worker."""
+def render_training(
+    rows: list[Figures], title: str, flops_per_token: float | None = None, peak_per_gpu: float | None = None
+) -> Table:
+    """One row per setup; tokens/s relative to the bare loop, eval speed relative to 1 worker;
+    MFU where the GPU's peak is known (tokens/s x FLOPs per token / (GPUs x peak))."""
     table = Table(title=title)
     columns = (
         "setup",
@@ -154,6 +163,7 @@ def render_training(rows: list[Figures], title: str) -> Table:
         "batch/worker",
         "tokens/s",
         "vs bare loop",
+        "MFU",
         "eval s/checkpoint",
         "eval speed-up",
     )
@@ -163,12 +173,15 @@ def render_training(rows: list[Figures], title: str) -> Table:
     single_eval = next(row.eval_seconds for row in rows if row.eval_seconds is not None)
     for row in rows:
         evaluated = row.eval_seconds is not None
+        known = flops_per_token is not None and peak_per_gpu is not None and row.gpus > 0
+        mfu = f"{row.tokens_per_s * flops_per_token / (row.gpus * peak_per_gpu):.1%}" if known else "-"
         table.add_row(
             row.setup,
             str(row.workers),
             str(row.batch_size),
             f"{row.tokens_per_s:.0f}",
             f"{row.tokens_per_s / bare:.2f}x",
+            mfu,
             f"{row.eval_seconds:.2f}" if evaluated else "-",
             f"{single_eval / row.eval_seconds:.2f}x" if evaluated else "-",
         )
@@ -182,7 +195,9 @@ def training(
         str, typer.Option(help="namedesc, bio, wiki, or a bring-your-own folder.")
     ] = "namedesc",
     method: Annotated[str, typer.Option(help="ar, masked, masked-random or dllm.")] = "masked",
-    workers: Annotated[int, typer.Option(min=2, help="Ray Train workers of the parallel trial.")] = 2,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Ray Train workers of the parallel trial (1: no parallel trial).")
+    ] = 2,
     batch_size: Annotated[int, typer.Option(min=1, help="Documents per worker per step.")] = 4,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the documents per setup.")] = 3,
     eval_limit: Annotated[int, typer.Option(min=1, help="Questions answered per checkpoint.")] = 40,
@@ -195,10 +210,15 @@ def training(
     data_dir: Annotated[
         Path | None, typer.Option(help="Dataset folder [default: $MFT_DATA_DIR or the user cache].")
     ] = None,
+    peak_tflops: Annotated[
+        float | None,
+        typer.Option(min=0, help="GPU dense bf16 peak for MFU [default: known for H100, H200, A100]."),
+    ] = None,
 ) -> None:
     """Training tokens/s with W Ray Train workers vs a bare loop, and eval seconds with W vs 1 worker.
 
     All setups train the same model with the same method at the same global batch (W x --batch-size).
+    On GPUs the table adds MFU: model FLOPs per second over the GPUs' dense bf16 peak.
     """
     folder = byo_folder(dataset)
     config = TrialConfig(
@@ -217,15 +237,18 @@ def training(
         max_new_tokens=max_new_tokens,
     )
     rows = measure_training(config, lambda stage: console.print(f"[dim]running: {stage}[/]"))
-    device = "cuda" if gpus_per_worker > 0 else "cpu"
+    device = torch.cuda.get_device_name() if gpus_per_worker > 0 else "cpu"
     title = f"training: {model.name}, {method}, {dataset}, {device}, global batch {config.global_batch_size}"
-    console.print(render_training(rows, title))
-    print_setting(config)
+    flops = training_flops_per_token(config)
+    peak = peak_tflops * 1e12 if peak_tflops else peak_flops_per_gpu()
+    console.print(render_training(rows, title, flops, peak))
+    print_setting(config, flops, peak)
 
 
-def print_setting(config: TrialConfig) -> None:
+def print_setting(config: TrialConfig, flops_per_token: float, peak_per_gpu: float | None) -> None:
     """What the figures depend on: the command, the cores and threads, and how they were taken."""
     per_worker = f"{config.gpus_per_worker:g} GPU" if config.gpus_per_worker > 0 else "1 CPU"
+    peak = f"{peak_per_gpu / 1e12:g} TFLOP/s per GPU" if peak_per_gpu else "no known GPU peak (--peak-tflops)"
     lines = (
         f"command: {shlex.join(['mft', *sys.argv[1:]])}",
         f"cores: {os.cpu_count()}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')};"
@@ -236,6 +259,8 @@ def print_setting(config: TrialConfig) -> None:
         f"tokens/s: non-padding tokens of the global batch per second of an optimizer step, median after"
         f" {WARMUP_STEPS} warm-up steps; eval: mean `eval/seconds` at epochs 0 and {config.epochs},"
         f" {config.eval_limit} questions",
+        f"MFU: {flops_per_token / 6:.3g} parameters in matrix products x 6 FLOPs per token (attention"
+        f" scores left out), over {peak}",
     )
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)

@@ -26,7 +26,7 @@ import torch.distributed as dist
 from mlflow.tracking import MlflowClient
 from torch import nn
 from torch.utils.data import DataLoader
-from transformers import AutoModelForCausalLM, AutoTokenizer, get_constant_schedule_with_warmup
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_constant_schedule_with_warmup
 
 from orchestrator.tracking import ensure_experiment, start_trial_run
 from orchestrator.trial import check_resources, connect_ray, preflight, run_trial
@@ -37,6 +37,9 @@ from training.methods import collate, get_method
 
 WARMUP_STEPS = 2  # the first steps pay for allocations and kernel choice: not throughput
 EXPERIMENT = "mft-bench"
+# Dense bf16 tensor-core peak per GPU (no sparsity), FLOP/s, by a fragment of the device name;
+# the first fragment that matches wins, so the PCIe H100 comes before the SXM one.
+PEAK_BF16_FLOPS = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Figures:
     batch_size: int
     tokens_per_s: float
     eval_seconds: float | None = None
+    gpus: float = 0.0
+    """GPUs the setup trains on (0 on CPU): the denominator of its MFU."""
 
 
 class Autocast(nn.Module):
@@ -132,6 +137,28 @@ def bare_loop_tokens_per_s(config: TrialConfig, steps: int | None = None) -> Loo
     )
 
 
+def training_flops_per_token(config: TrialConfig) -> float:
+    """6 FLOPs (2 forward, 4 backward) per parameter a token meets in a matrix product.
+
+    Every parameter but the input embedding (a lookup) counts. Attention's score and value
+    products are left out: at the paper's document lengths (a few hundred tokens at most) they add
+    a few per cent, so the MFU printed is a slight underestimate.
+    """
+    model_config = AutoConfig.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(model_config, trust_remote_code=config.trust_remote_code)
+    embedding = model.get_input_embeddings().weight.numel()
+    return 6.0 * (sum(p.numel() for p in model.parameters()) - embedding)
+
+
+def peak_flops_per_gpu() -> float | None:
+    """This machine's GPU's dense bf16 peak, if it is one we know."""
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    return next((peak for fragment, peak in PEAK_BF16_FLOPS if fragment in name), None)
+
+
 def check_steps(config: TrialConfig, documents: int) -> None:
     """Refuse, before anything launches, a run whose every step would be warm-up.
 
@@ -166,7 +193,7 @@ def trial_figures(config: TrialConfig, client: MlflowClient, storage: Path) -> t
 
 
 def measure_training(config: TrialConfig, progress: Callable[[str], None]) -> list[Figures]:
-    """Bare loop, 1-worker trial, W-worker trial, all at the global batch of `config`."""
+    """Bare loop, 1-worker trial, W-worker trial (W > 1), all at the global batch of `config`."""
     check_steps(config, len(preflight(config).knowledge.documents))
     single = config.replace(workers=1, batch_size=config.global_batch_size)
     # The bare loop runs before Ray starts, so Ray's start-up and idle processes cannot slow it.
@@ -174,15 +201,20 @@ def measure_training(config: TrialConfig, progress: Callable[[str], None]) -> li
     bare = bare_loop_tokens_per_s(config)
     if config.gpus_per_worker > 0:
         torch.cuda.empty_cache()  # hand the bare loop's cached memory back before workers share the GPU
-    rows = [Figures("bare loop", 1, config.global_batch_size, bare.tokens_per_s)]
+    on_gpu = config.gpus_per_worker > 0
+    rows = [Figures("bare loop", 1, config.global_batch_size, bare.tokens_per_s, gpus=float(on_gpu))]
     connect_ray(None)
     check_resources(config)
+    trials = (single, config) if config.workers > 1 else (single,)
     with tempfile.TemporaryDirectory(prefix="mft-bench-", ignore_cleanup_errors=True) as directory:
         client = MlflowClient(f"sqlite:///{Path(directory) / 'mlflow.db'}")
-        for trial in (single, config):
+        for trial in trials:
             progress(f"Ray Train + FSDP2 trial: {trial.workers} worker(s) x batch {trial.batch_size}")
             tokens_per_s, eval_seconds = trial_figures(trial, client, Path(directory) / "runs")
+            gpus = trial.workers * trial.gpus_per_worker
             rows.append(
-                Figures("Ray Train + FSDP2", trial.workers, trial.batch_size, tokens_per_s, eval_seconds)
+                Figures(
+                    "Ray Train + FSDP2", trial.workers, trial.batch_size, tokens_per_s, eval_seconds, gpus
+                )
             )
     return rows

@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 from rich.console import Console
+from transformers import AutoModelForCausalLM
 
 from orchestrator.bench_cli import render_training
-from orchestrator.training_bench import Figures, bare_loop_tokens_per_s
+from orchestrator.training_bench import Figures, bare_loop_tokens_per_s, training_flops_per_token
 from training.config import TrialConfig
 
 
@@ -96,6 +97,27 @@ def test_render_training_gives_ratios_against_the_baselines() -> None:
     console = Console(width=200, record=True)
     console.print(render_training(rows, "t"))
     text = console.export_text()
-    assert re.search(r"bare loop\s*│\s*1\s*│\s*8\s*│\s*1000\s*│\s*1\.00x\s*│\s*-\s*│\s*-\s*│", text)
-    assert re.search(r"│\s*1\s*│\s*8\s*│\s*500\s*│\s*0\.50x\s*│\s*3\.00\s*│\s*1\.00x\s*│", text)
-    assert re.search(r"│\s*2\s*│\s*4\s*│\s*1500\s*│\s*1\.50x\s*│\s*2\.00\s*│\s*1\.50x\s*│", text)
+    assert re.search(r"bare loop\s*│\s*1\s*│\s*8\s*│\s*1000\s*│\s*1\.00x\s*│\s*-\s*│\s*-\s*│\s*-\s*│", text)
+    assert re.search(r"│\s*1\s*│\s*8\s*│\s*500\s*│\s*0\.50x\s*│\s*-\s*│\s*3\.00\s*│\s*1\.00x\s*│", text)
+    assert re.search(r"│\s*2\s*│\s*4\s*│\s*1500\s*│\s*1\.50x\s*│\s*-\s*│\s*2\.00\s*│\s*1\.50x\s*│", text)
+
+
+def test_mfu_is_model_flops_over_the_gpus_peak() -> None:
+    """1000 tokens/s x 6e9 FLOPs per token on 1 GPU of 1e13 FLOP/s peak = 60 %; on 2 GPUs, 30 %."""
+    rows = [
+        Figures("bare loop", 1, 8, 1000.0, gpus=1),
+        Figures("Ray Train + FSDP2", 2, 4, 1000.0, eval_seconds=2.0, gpus=2),
+    ]
+    console = Console(width=200, record=True)
+    console.print(render_training(rows, "t", flops_per_token=6e9, peak_per_gpu=1e13))
+    text = console.export_text()
+    assert re.search(r"bare loop\s*│\s*1\s*│\s*8\s*│\s*1000\s*│\s*1\.00x\s*│\s*60\.0%\s*│", text)
+    assert re.search(r"│\s*2\s*│\s*4\s*│\s*1000\s*│\s*1\.00x\s*│\s*30\.0%\s*│", text)
+
+
+def test_training_flops_count_every_parameter_but_the_input_embedding(tiny_causal: Path) -> None:
+    model = AutoModelForCausalLM.from_pretrained(tiny_causal)
+    embedding = model.get_input_embeddings().weight.numel()
+    expected = 6 * (sum(p.numel() for p in model.parameters()) - embedding)
+    assert training_flops_per_token(TrialConfig(model=str(tiny_causal))) == expected
+    assert model.get_output_embeddings().weight.numel() == embedding  # untied: the head is counted
