@@ -236,11 +236,12 @@ def training(
         eval_limit=eval_limit,
         max_new_tokens=max_new_tokens,
     )
+    # Read from the config before the long run, so a model it cannot describe fails first.
+    flops = training_flops_per_token(config)
+    peak = peak_tflops * 1e12 if peak_tflops else peak_flops_per_gpu()
     rows = measure_training(config, lambda stage: console.print(f"[dim]running: {stage}[/]"))
     device = torch.cuda.get_device_name() if gpus_per_worker > 0 else "cpu"
     title = f"training: {model.name}, {method}, {dataset}, {device}, global batch {config.global_batch_size}"
-    flops = training_flops_per_token(config)
-    peak = peak_tflops * 1e12 if peak_tflops else peak_flops_per_gpu()
     console.print(render_training(rows, title, flops, peak))
     print_setting(config, flops, peak)
 

@@ -199,9 +199,9 @@ def measure_training(config: TrialConfig, progress: Callable[[str], None]) -> li
     # The bare loop runs before Ray starts, so Ray's start-up and idle processes cannot slow it.
     progress("bare loop: one process, no Ray, no FSDP")
     bare = bare_loop_tokens_per_s(config)
-    if config.gpus_per_worker > 0:
-        torch.cuda.empty_cache()  # hand the bare loop's cached memory back before workers share the GPU
     on_gpu = config.gpus_per_worker > 0
+    if on_gpu:
+        torch.cuda.empty_cache()  # hand the bare loop's cached memory back before workers share the GPU
     rows = [Figures("bare loop", 1, config.global_batch_size, bare.tokens_per_s, gpus=float(on_gpu))]
     connect_ray(None)
     check_resources(config)
