@@ -18,7 +18,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from evaluation.greedy_decoding import answer_greedy
 from evaluation.llada_sampling import answer_llada, commit_schedule
-from evaluation.scoring import rouge1_recall, summarize
+from evaluation.scoring import SCORINGS, rouge1_recall, summarize
 from orchestrator.trial import check_model
 from training.errors import InputError
 from training.knowledge import load_knowledge_set
@@ -27,6 +27,10 @@ from training.methods import resolve_mask_id
 console = Console()
 SAMPLERS = ("auto", "ar", "llada")
 DTYPES = {"auto": "auto", "bf16": torch.bfloat16, "fp32": torch.float32}
+SCORING_HELP = (
+    "ROUGE-1 recall rule: authors (default: the authors' code, which computed the paper's Table 3;"
+    " case-sensitive, each distinct answer word once) or rouge-score (case-folded, repeats counted)."
+)
 
 
 def is_bidirectional(config: object) -> bool:
@@ -48,8 +52,12 @@ def evaluate_model(
     dtype: str = typer.Option("auto", help="auto (as saved), bf16 or fp32."),
     trust_remote_code: bool = typer.Option(False, help="Allow the model's own code (LLaDA needs it)."),
     data_dir: Path = typer.Option(None, help="Dataset folder [default: $MFT_DATA_DIR or the user cache]."),
+    scoring: str = typer.Option("authors", help=SCORING_HELP),
 ) -> None:
     """Answer a knowledge set's questions with a model and score them per category (ROUGE-1 recall).
+
+    Scoring defaults to the authors' rule (case-sensitive, each distinct answer word once), with which
+    the paper's Table 3 was computed; --scoring rouge-score gives the case-folded rouge-score rule.
 
     Example: mft eval --model ./tiny --dataset namedesc --limit 40 --out gen.jsonl
     """
@@ -57,6 +65,8 @@ def evaluate_model(
         raise InputError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if scoring not in SCORINGS:
+        raise InputError(f"--scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
     check_model(model)
     knowledge = load_knowledge_set(dataset, data_dir=data_dir)
     items = knowledge.questions[:limit]
@@ -102,7 +112,7 @@ def evaluate_model(
                 max_new_tokens=max_new_tokens,
                 on_batch=advance,
             )
-    scores = [rouge1_recall(p, item.answers) for p, item in zip(predictions, items, strict=True)]
+    scores = [rouge1_recall(p, item.answers, scoring) for p, item in zip(predictions, items, strict=True)]
     metrics = summarize(items, scores)
     out = out or Path(f"generations-{knowledge.name}.jsonl")
     with out.open("w", encoding="utf-8") as handle:
@@ -116,7 +126,9 @@ def evaluate_model(
             }
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     _print_metrics(
-        metrics, f"{knowledge.name}: {len(items)} questions, {'llada' if use_llada else 'ar'} sampler"
+        metrics,
+        f"{knowledge.name}: {len(items)} questions, {'llada' if use_llada else 'ar'} sampler,"
+        f" {scoring} scoring",
     )
     console.print(f"generations written to {out}")
 

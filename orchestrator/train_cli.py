@@ -67,6 +67,11 @@ def train(
     mask_token: str = typer.Option(None, help="Mask token or id [default: the model's own]."),
     eval_limit: int = typer.Option(None, help="Evaluate on the first N questions only."),
     max_new_tokens: int = typer.Option(128, help="Answer length at evaluation."),
+    scoring: str = typer.Option(
+        "authors",
+        help="ROUGE-1 recall rule: authors (default: the authors' code, which computed the paper's Table 3)"
+        " or rouge-score (case-folded, repeats counted).",
+    ),
     trust_remote_code: bool = typer.Option(False, help="Allow the model's own code (LLaDA needs it)."),
     data_dir: Path = typer.Option(None, help="Dataset folder [default: $MFT_DATA_DIR or the user cache]."),
     experiment: str = typer.Option(None, help="MLflow experiment [default: mft-<dataset>]."),
@@ -103,6 +108,7 @@ def train(
         trust_remote_code=trust_remote_code,
         eval_limit=eval_limit,
         max_new_tokens=max_new_tokens,
+        scoring=scoring,
     )
     checked = preflight(config)
     uri = resolve_tracking_uri(tracking_uri)

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from evaluation.scoring import SCORINGS
 from training.errors import InputError
 from training.knowledge import PARAPHRASES
 
@@ -67,6 +68,8 @@ class TrialConfig:
     eval_batch_size: int = 100
     eval_limit: int | None = None
     """Evaluate on the first N questions only (quick checks; None = all)."""
+    scoring: str = "authors"
+    """ROUGE-1 recall rule: authors (the authors' code, which computed Table 3) or rouge-score (--scoring)."""
     log_every: int = 20
     """Optimizer steps between training-metric reports."""
     run_id: str = ""
@@ -81,6 +84,7 @@ class TrialConfig:
         _check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
         _check(self.paraphrase in PARAPHRASES, f"--paraphrase must be one of {', '.join(PARAPHRASES)}")
         _check(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}")
+        _check(self.scoring in SCORINGS, f"--scoring must be one of {', '.join(SCORINGS)}")
         _check(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1 and self.workers >= 1, "--batch-size and --workers must be >= 1")
         _check(self.gpus_per_worker >= 0, "--gpus-per-worker must be >= 0")

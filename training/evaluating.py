@@ -72,7 +72,8 @@ def evaluate(
     # Shard r holds items r, r + world, ...: interleave back into question order.
     ordered = [shards[i % world][i // world] for i in range(len(items))]
     scores = [
-        rouge1_recall(prediction, item.answers) for prediction, item in zip(ordered, items, strict=True)
+        rouge1_recall(prediction, item.answers, config.scoring)
+        for prediction, item in zip(ordered, items, strict=True)
     ]
     metrics = summarize(items, scores)
     metrics["eval/seconds"] = time.perf_counter() - start
