@@ -32,7 +32,7 @@ from orchestrator.tracking import ensure_experiment, start_trial_run
 from orchestrator.trial import check_resources, connect_ray, preflight, run_trial
 from training.config import TrialConfig
 from training.errors import InputError
-from training.loop import build_optimizer, to_device, train_step
+from training.loop import build_optimizer, mask_ratio_generator, to_device, train_step
 from training.methods import collate, get_method
 
 WARMUP_STEPS = 2  # the first steps pay for allocations and kernel choice: not throughput
@@ -125,10 +125,13 @@ def bare_loop_tokens_per_s(config: TrialConfig, steps: int | None = None) -> Loo
     total = steps or config.epochs * len(loader)
     scheduler = get_constant_schedule_with_warmup(optimizer, round(config.warmup_ratio * total))
     generator = torch.Generator().manual_seed(config.seed)
+    mask_ratios = mask_ratio_generator(config.seed)
     batches = (batch for _ in count() for batch in loader)  # epoch after epoch, reshuffled
     with single_process_group(device):
         history = [
-            train_step(model, method, to_device(batch, device), optimizer, scheduler, config, generator)
+            train_step(
+                model, method, to_device(batch, device), optimizer, scheduler, config, generator, mask_ratios
+            )
             for batch in islice(batches, total)
         ]
     return LoopFigures(

@@ -38,8 +38,19 @@ def build_optimizer(model: torch.nn.Module, config: TrialConfig) -> torch.optim.
     return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
 
 
+def mask_ratio_generator(seed: int, step: int = 0) -> torch.Generator:
+    """The stream of t values: seeded with the trial's seed alone, so every rank draws the same t.
+
+    One draw per optimizer step, so the stream after `step` steps is rebuilt on resume by
+    skipping that many draws (nothing to checkpoint).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    torch.rand(step, generator=generator)
+    return generator
+
+
 def draw_mask_ratio(config: TrialConfig, generator: torch.Generator) -> float:
-    """This batch's t: fixed, or uniform in [lo, hi] from the rank's seeded generator."""
+    """This step's t: uniform in [lo, hi] (lo == hi: fixed); one draw from `mask_ratio_generator`."""
     lo, hi = config.mask_ratio
     return lo + (hi - lo) * torch.rand((), generator=generator).item()
 
@@ -78,6 +89,7 @@ def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
     optimizer = build_optimizer(model, config)
     total_steps = config.epochs * len(loader)
     scheduler = get_constant_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps))
+    # Mask positions differ per rank (each rank its own stream); t does not (see mask_ratio_generator).
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + rank)
 
     state = TrainerState()
@@ -86,6 +98,7 @@ def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
         with checkpoint.as_directory() as directory:
             state = restore_checkpoint(Path(directory), model, optimizer, scheduler, generator)
     resumed_from = state.step
+    mask_ratios = mask_ratio_generator(config.seed, state.step)
 
     def report(history: list[dict[str, float]], evaluation: bool) -> None:
         """Every rank: optional eval + checkpoint, then one report carrying the step history."""
@@ -110,7 +123,7 @@ def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
         sampler.set_epoch(epoch)
         for index, batch in enumerate(loader):
             metrics = train_step(
-                model, method, to_device(batch, device), optimizer, scheduler, config, generator
+                model, method, to_device(batch, device), optimizer, scheduler, config, generator, mask_ratios
             )
             state.step += 1
             history.append({**metrics, "step": state.step, "epoch": epoch + (index + 1) / len(loader)})
@@ -133,10 +146,15 @@ def train_step(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     config: TrialConfig,
     generator: torch.Generator,
+    mask_ratios: torch.Generator,
 ) -> dict[str, float]:
-    """One optimizer step; returns the step's metrics averaged over ranks (a collective)."""
+    """One optimizer step; returns the step's metrics averaged over ranks (a collective).
+
+    `generator` draws this rank's mask positions; `mask_ratios` the step's t, the same on every rank
+    (as in the authors' scripts: one t per optimizer step, whatever the number of workers).
+    """
     start = time.perf_counter()
-    t = draw_mask_ratio(config, generator)
+    t = draw_mask_ratio(config, mask_ratios)
     corrupted = method.corrupt(batch, t, generator)
     logits = model(input_ids=corrupted.input_ids, attention_mask=corrupted.attention_mask).logits
     loss = method.loss(logits.float(), corrupted, t)
@@ -146,12 +164,12 @@ def train_step(
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    totals = torch.tensor([loss.item(), float(batch.attention_mask.sum()), t], device=batch.input_ids.device)
+    totals = torch.tensor([loss.item(), float(batch.attention_mask.sum())], device=batch.input_ids.device)
     dist.all_reduce(totals)
     world = dist.get_world_size()
     return {
         "train/loss": totals[0].item() / world,
         "train/lr": lr,
         "train/tokens_per_s": totals[1].item() / (time.perf_counter() - start),
-        "train/mask_ratio": totals[2].item() / world,
+        "train/mask_ratio": t,  # every rank's t
     }
