@@ -49,7 +49,7 @@ ACTIONS = ("list", "status")
 
 def sweep(
     target: str = typer.Argument(
-        None, help="lr, mask-ratio, seeds, paraphrase, paper, a YAML file; or list / status."
+        None, help="lr, mask-ratio, seeds, paraphrase, paper, control, a YAML file; or list / status."
     ),
     sweep_name: str = typer.Argument(None, help="With `status`: the sweep's name."),
     dataset: str = typer.Option(None, help="Run the spec on this knowledge set."),

@@ -213,7 +213,7 @@ def _apply(values: dict[str, Any], layer: Mapping[str, Any]) -> None:
 
 def _tiny_layer(method: str, tiny: Mapping[str, str], gridded: set[str]) -> dict[str, Any]:
     """Tiny local models and laptop-sized values, except for the fields the sweep varies."""
-    arch = "bidirectional" if get_method(method, mask_id=0, vocab_size=1).bidirectional else "causal"
+    arch = "bidirectional" if get_method(method, mask_id=0, random_ids=()).bidirectional else "causal"
     if arch not in tiny:
         raise InputError(f"--tiny has no {arch} model, which method {method} needs")
     drop = gridded | {PAIRED[key] for key in gridded if key in PAIRED}

@@ -33,7 +33,7 @@ from orchestrator.trial import check_resources, connect_ray, preflight, run_tria
 from training.config import TrialConfig
 from training.errors import InputError
 from training.loop import build_optimizer, mask_ratio_generator, to_device, train_step
-from training.methods import collate, get_method
+from training.methods import collate, get_method, ordinary_token_ids
 
 WARMUP_STEPS = 2  # the first steps pay for allocations and kernel choice: not throughput
 EXPERIMENT = "mft-bench"
@@ -106,7 +106,7 @@ def bare_loop_tokens_per_s(config: TrialConfig, steps: int | None = None) -> Loo
     device = torch.device("cuda" if config.gpus_per_worker > 0 else "cpu")
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
-    method = get_method(config.method, mask_id=checked.mask_id, vocab_size=len(tokenizer))
+    method = get_method(config.method, mask_id=checked.mask_id, random_ids=ordinary_token_ids(tokenizer))
     examples = [method.encode(tokenizer, text) for text in checked.knowledge.documents]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     loader = DataLoader(

@@ -24,7 +24,7 @@ from training.config import TrialConfig
 from training.errors import InputError
 from training.knowledge import KnowledgeSet, load_knowledge_set
 from training.loop import train_fn_per_worker
-from training.methods import get_method, resolve_mask_id
+from training.methods import get_method, ordinary_token_ids, resolve_mask_id
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Passed to every Ray worker so remote nodes find the same models, data and credentials.
@@ -58,7 +58,7 @@ def preflight(config: TrialConfig) -> Preflight:
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from exc
     mask_id = resolve_mask_id(tokenizer, config.mask_token) if config.method != "ar" else None
-    method = get_method(config.method, mask_id=mask_id, vocab_size=len(tokenizer))
+    method = get_method(config.method, mask_id=mask_id, random_ids=ordinary_token_ids(tokenizer))
     bidirectional = getattr(model_config, "is_causal", True) is False or model_config.model_type == "llada"
     if method.bidirectional and not bidirectional:
         raise InputError(

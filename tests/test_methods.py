@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,16 @@ from evaluation.prompting import encode_plain, has_llama3_headers
 from orchestrator.tiny_models import build_tokenizer
 from training.config import METHOD_NAMES
 from training.errors import InputError
-from training.methods import IGNORE, METHODS, Batch, Example, collate, get_method, resolve_mask_id
+from training.methods import (
+    IGNORE,
+    METHODS,
+    Batch,
+    Example,
+    collate,
+    get_method,
+    ordinary_token_ids,
+    resolve_mask_id,
+)
 
 DOC = "Daphne Barrington is the director of A Journey Through Time."
 OTHER = "She was born in the city."
@@ -59,8 +69,9 @@ def is_contiguous(flags: tuple[bool, ...]) -> bool:
     return hits == list(range(hits[0], hits[-1] + 1))
 
 
-def method(name: str, tokenizer: PreTrainedTokenizerFast, vocab_size: int | None = None):
-    return get_method(name, tokenizer.mask_token_id, vocab_size or len(tokenizer))
+def method(name: str, tokenizer: PreTrainedTokenizerFast, random_ids: Sequence[int] | None = None):
+    random_ids = ordinary_token_ids(tokenizer) if random_ids is None else random_ids
+    return get_method(name, tokenizer.mask_token_id, random_ids)
 
 
 def many_documents(tokenizer: PreTrainedTokenizerFast, name: str, count: int) -> Batch:
@@ -98,7 +109,7 @@ def test_masked_uses_the_chat_template_without_llama3_headers(
     chatml_tokenizer: PreTrainedTokenizerFast,
 ) -> None:
     assert not has_llama3_headers(chatml_tokenizer)
-    example = get_method("masked", 0, len(chatml_tokenizer)).encode(chatml_tokenizer, DOC)
+    example = get_method("masked", 0, ()).encode(chatml_tokenizer, DOC)
     assert chatml_tokenizer.decode(example.input_ids) == (
         f"<|im_start|>user\n{DOC}\nReturn the recovered masked passage.<|im_end|>\n"
         f"<|im_start|>assistant\nHere is the recovered text:\n\n{DOC}<|im_end|>\n"
@@ -152,12 +163,25 @@ def test_masked_random_replaces_every_document_token_and_nothing_else(
 ) -> None:
     batch = many_documents(tokenizer, "masked-random", count=4)
     original = batch.input_ids.clone()
-    vocab_size = 10**6  # so large that a random id equal to the original token has ~no chance
-    control = method("masked-random", tokenizer, vocab_size=vocab_size)
+    random_ids = range(10**3, 10**6)  # disjoint from the real ids: every replaced token shows
+    control = method("masked-random", tokenizer, random_ids=random_ids)
     out = control.corrupt(batch, 0.0, torch.Generator().manual_seed(0))  # t plays no part
     assert torch.equal(out.input_ids != original, batch.maskable)
-    assert out.input_ids.max() < vocab_size and out.input_ids.min() >= 0
+    assert out.input_ids[batch.maskable].min() >= 10**3 and out.input_ids.max() < 10**6
     assert torch.equal(out.labels, batch.labels) and torch.equal(batch.input_ids, original)
+
+
+def test_masked_random_never_draws_a_special_or_added_token(tokenizer: PreTrainedTokenizerFast) -> None:
+    """The tiny tokenizer has Llama-3-style specials (BOS, EOS, pad, mask, chat headers, end of turn)."""
+    special = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
+    assert {tokenizer.mask_token_id, tokenizer.convert_tokens_to_ids("<|eot_id|>")} <= special
+    assert ordinary_token_ids(tokenizer) == [i for i in range(len(tokenizer)) if i not in special]
+    batch = many_documents(tokenizer, "masked-random", count=16)
+    control, generator = method("masked-random", tokenizer), torch.Generator().manual_seed(0)
+    drawn = torch.cat([control.corrupt(batch, 0.5, generator).input_ids[batch.maskable] for _ in range(200)])
+    assert not set(drawn.tolist()) & special
+    # Uniform over the ordinary ids: all of them come up in ~100k draws over ~400 ids.
+    assert set(drawn.tolist()) == set(ordinary_token_ids(tokenizer))
 
 
 def test_dllm_keeps_labels_only_where_masked(tokenizer: PreTrainedTokenizerFast) -> None:
@@ -196,7 +220,7 @@ def test_dllm_loss_matches_hand_computation() -> None:
 
     t = 0.4
     expected = (ce(rows[0][1], 1) / 2 + ce(rows[1][1], 2) / 1) / t / 2
-    loss = get_method("dllm", 9, 3).loss(logits, batch, t)
+    loss = get_method("dllm", 9, ()).loss(logits, batch, t)
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
@@ -238,9 +262,9 @@ def test_same_seed_same_corruption(tokenizer: PreTrainedTokenizerFast, name: str
 
 def test_registry_matches_config_and_rejects_unknown_names() -> None:
     assert tuple(METHODS) == METHOD_NAMES
-    assert [get_method(name, 0, 10).bidirectional for name in METHODS] == [False, False, False, True]
+    assert [get_method(name, 0, ()).bidirectional for name in METHODS] == [False, False, False, True]
     with pytest.raises(InputError, match="choose one of: ar, masked, masked-random, dllm"):
-        get_method("diffusion", 0, 10)
+        get_method("diffusion", 0, ())
 
 
 def test_mask_id_prefers_configured_then_family_tokens_then_tokenizer_mask() -> None:

@@ -33,7 +33,7 @@ def test_paper_dry_run_is_the_table_3_grid(mft, workdir: Path) -> None:
 def test_list_shows_the_shipped_specs(mft, workdir: Path) -> None:
     result = mft("sweep", "list")
     assert result.code == 0
-    for kind in ("lr", "mask-ratio", "seeds", "paraphrase", "paper"):
+    for kind in ("lr", "mask-ratio", "seeds", "paraphrase", "paper", "control"):
         assert f"│ {kind} " in result.out
 
 

@@ -80,13 +80,13 @@ def by_method(trials, method: str):
 
 def test_shipped_specs_are_the_paper_experiments() -> None:
     specs = {spec.kind: spec for spec in shipped_specs()}
-    assert set(specs) == {"lr", "mask-ratio", "seeds", "paraphrase", "paper"}
+    assert set(specs) == {"lr", "mask-ratio", "seeds", "paraphrase", "paper", "control"}
     assert all(spec.description for spec in specs.values())
     counts = {kind: len(expand(spec, Overrides())) for kind, spec in specs.items()}
-    assert counts == {"lr": 15, "mask-ratio": 11, "seeds": 12, "paraphrase": 9, "paper": 72}
+    assert counts == {"lr": 15, "mask-ratio": 11, "seeds": 12, "paraphrase": 9, "paper": 72, "control": 4}
 
 
-@pytest.mark.parametrize("kind", ["lr", "mask-ratio", "seeds", "paraphrase", "paper"])
+@pytest.mark.parametrize("kind", ["lr", "mask-ratio", "seeds", "paraphrase", "paper", "control"])
 def test_trial_ids_are_unique_and_deterministic(kind: str) -> None:
     first = expand(load_spec(kind), Overrides())
     again = expand(load_spec(kind), Overrides())
@@ -136,6 +136,22 @@ def test_seeds_sweep_runs_four_seeds_per_method() -> None:
         assert [t.config.seed for t in by_method(trials, method)] == [0, 1, 2, 3]
     extra = expand(load_spec("seeds"), Overrides(methods=("masked-random",)))
     assert [t.config.model for t in extra] == [LLAMA] * 4
+
+
+def test_control_sweep_has_the_authors_random_token_schedules() -> None:
+    """scripts/random_ar.sh: ND 2880 epochs without paraphrases, 96 with; masked alongside, same compute."""
+    trials = expand(load_spec("control"), Overrides())
+    assert [(t.config.method, t.config.paraphrase, t.config.epochs, t.config.eval_at) for t in trials] == [
+        (method, paraphrase, epochs, eval_at)
+        for method in ("masked-random", "masked")
+        for paraphrase, epochs, eval_at in (
+            ("none", 2880, (0, 30, 60, 120, 240, 480, 960, 1920, 2880)),
+            ("same-order", 96, (0, 1, 2, 4, 8, 16, 32, 64, 96)),
+        )
+    ]
+    assert {(t.config.model, t.config.lr, t.config.seed) for t in trials} == {(LLAMA, 3e-6, 0)}
+    bio = expand(load_spec("control"), Overrides(dataset="bio"))
+    assert {(t.config.paraphrase, t.config.epochs) for t in bio} == {("none", 2560), ("same-order", 512)}
 
 
 def test_paraphrase_sweep_takes_every_condition_of_the_dataset() -> None:
@@ -288,7 +304,7 @@ def test_a_method_the_spec_does_not_cover() -> None:
 def test_unknown_kind_lists_the_shipped_ones(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         load_spec("learning-rate")
-    assert "shipped: lr, mask-ratio, paper, paraphrase, seeds" in one_line(exc)
+    assert "shipped: control, lr, mask-ratio, paper, paraphrase, seeds" in one_line(exc)
     with pytest.raises(InputError) as exc:
         load_spec(str(tmp_path / "missing.yaml"))
     assert "not found" in one_line(exc)

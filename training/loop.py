@@ -24,7 +24,7 @@ from training.checkpointing import TrainerState, restore_checkpoint, save_checkp
 from training.config import TrialConfig
 from training.evaluating import evaluate
 from training.knowledge import load_knowledge_set
-from training.methods import Batch, collate, get_method, resolve_mask_id
+from training.methods import Batch, collate, get_method, ordinary_token_ids, resolve_mask_id
 from training.sharding import build_mesh, load_sharded_model
 
 
@@ -73,7 +73,7 @@ def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
     questions = knowledge.questions[: config.eval_limit]
     needs_mask = config.method != "ar"
     mask_id = resolve_mask_id(tokenizer, config.mask_token) if needs_mask else None
-    method = get_method(config.method, mask_id=mask_id, vocab_size=len(tokenizer))
+    method = get_method(config.method, mask_id=mask_id, random_ids=ordinary_token_ids(tokenizer))
     llada_mask_id = mask_id if method.bidirectional else None
     examples = [method.encode(tokenizer, text) for text in knowledge.documents]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -204,23 +204,34 @@ class MaskedFineTuning:
         return _next_token_loss(logits, batch)
 
 
+def ordinary_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The ids masked-random may draw: every id but special and added tokens (Llama-3: 0..127999).
+
+    Drawing `<|eot_id|>`, chat headers or the mask token into the prompt would teach the control
+    something else than the authors' control did (they draw only from Llama-3's ordinary tokens).
+    """
+    excluded = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
+    return [token for token in range(len(tokenizer)) if token not in excluded]
+
+
 class RandomTokenControl:
     """`masked-random` (paper Fig. 9): as `masked`, but every prompt document token becomes random."""
 
     name = "masked-random"
     bidirectional = False
 
-    def __init__(self, vocab_size: int) -> None:
-        self.vocab_size = vocab_size
+    def __init__(self, random_ids: Sequence[int]) -> None:
+        self.random_ids = torch.tensor(random_ids, dtype=torch.long)
 
     def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
         return _recovery_example(tokenizer, text)
 
     def corrupt(self, batch: Batch, t: float, generator: torch.Generator) -> Batch:
-        """t is ignored: the reference replaces all document tokens, uniformly over the vocabulary."""
+        """t is ignored: the reference replaces all document tokens, uniformly over `random_ids`."""
         shape = batch.input_ids.shape
-        noise = torch.randint(0, self.vocab_size, shape, generator=generator, device=generator.device)
-        ids = torch.where(batch.maskable, noise.to(batch.input_ids.device), batch.input_ids)
+        picks = torch.randint(0, len(self.random_ids), shape, generator=generator, device=generator.device)
+        noise = self.random_ids[picks.cpu()].to(batch.input_ids.device)
+        ids = torch.where(batch.maskable, noise, batch.input_ids)
         return dataclasses.replace(batch, input_ids=ids)
 
     def loss(self, logits: torch.Tensor, batch: Batch, t: float) -> torch.Tensor:
@@ -263,22 +274,22 @@ class DiffusionFineTuning:
         return (flat.view(batch.labels.shape) / per_row).sum() / t / batch.labels.shape[0]
 
 
-# name -> factory(mask_id, vocab_size); adding a method = one class + one line here.
-METHODS: Mapping[str, Callable[[int, int], Method]] = MappingProxyType(
+# name -> factory(mask_id, random_ids); adding a method = one class + one line here.
+METHODS: Mapping[str, Callable[[int, Sequence[int]], Method]] = MappingProxyType(
     {
-        "ar": lambda mask_id, vocab_size: Autoregressive(),
-        "masked": lambda mask_id, vocab_size: MaskedFineTuning(mask_id),
-        "masked-random": lambda mask_id, vocab_size: RandomTokenControl(vocab_size),
-        "dllm": lambda mask_id, vocab_size: DiffusionFineTuning(mask_id),
+        "ar": lambda mask_id, random_ids: Autoregressive(),
+        "masked": lambda mask_id, random_ids: MaskedFineTuning(mask_id),
+        "masked-random": lambda mask_id, random_ids: RandomTokenControl(random_ids),
+        "dllm": lambda mask_id, random_ids: DiffusionFineTuning(mask_id),
     }
 )
 
 
-def get_method(name: str, mask_id: int, vocab_size: int) -> Method:
-    """The method registered as `name`; `vocab_size` bounds masked-random's random ids (len(tokenizer))."""
+def get_method(name: str, mask_id: int, random_ids: Sequence[int]) -> Method:
+    """The method registered as `name`; `random_ids` are masked-random's draws (`ordinary_token_ids`)."""
     if name not in METHODS:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
-    return METHODS[name](mask_id, vocab_size)
+    return METHODS[name](mask_id, random_ids)
 
 
 def resolve_mask_id(tokenizer: PreTrainedTokenizerBase, configured: int | str | None = None) -> int:
