@@ -29,7 +29,7 @@ console = Console()
 
 
 def parse_mask_ratio(text: str) -> tuple[float, float]:
-    """`0.75` (fixed t) or `0.05:0.95` (t drawn per batch)."""
+    """`0.75` (fixed t) or `0.05:0.95` (t drawn per step)."""
     try:
         parts = [float(part) for part in text.split(":")]
     except ValueError as exc:
@@ -57,7 +57,7 @@ def train(
     eval_at: str = typer.Option(
         None, help="Epochs to evaluate at, e.g. 0,1,2,4 [default: geometric to --epochs]."
     ),
-    mask_ratio: str = typer.Option("0.05:0.95", help="Fixed t (0.75) or a LO:HI range drawn per batch."),
+    mask_ratio: str = typer.Option("0.05:0.95", help="Fixed t (0.75) or a LO:HI range drawn per step."),
     seed: int = typer.Option(0),
     paraphrase: str = typer.Option("none", help="none, same-order or permute-order."),
     batch_size: int = typer.Option(16, help="Documents per worker per step."),

@@ -42,7 +42,7 @@ class TrialConfig:
     eval_at: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64, 96, 128)
     """Epochs after which to evaluate and checkpoint; 0 = before any update (--eval-at)."""
     mask_ratio: tuple[float, float] = (0.05, 0.95)
-    """t drawn per batch from U(lo, hi); lo == hi holds t fixed (--mask-ratio)."""
+    """t drawn per optimizer step from U(lo, hi), the same on every rank; lo == hi: fixed (--mask-ratio)."""
     seed: int = 0
     batch_size: int = 16
     """Documents per device per step; global batch = batch_size x workers (--batch-size)."""

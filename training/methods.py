@@ -1,9 +1,10 @@
 """The four training methods behind one interface: encode a document, corrupt a batch, compute the loss.
 
 Runs on every Ray Train worker (all ranks, independently): `encode` once per document before the
-loop, then per step `corrupt` with the batch's mask ratio t and the rank's own generator, the
-forward pass, and `loss`. The losses are per-rank means exactly as the authors' scripts compute
-them (see PAPER.md, "What the authors' own scripts do"); FSDP averages gradients across ranks.
+loop, then per step `corrupt` with the step's mask ratio t (the same on every rank) and the rank's
+own generator for the masked positions, the forward pass, and `loss`. The losses are per-rank means
+exactly as the authors' scripts compute them (see PAPER.md, "What the authors' own scripts do");
+FSDP averages gradients across ranks.
 """
 
 from __future__ import annotations
