@@ -9,29 +9,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from evaluation.greedy_decoding import answer_greedy
-from evaluation.llada_sampling import answer_llada, commit_schedule
-from evaluation.scoring import rouge1_recall, summarize
-from orchestrator.trial import check_model
 from training.errors import InputError
 from training.knowledge import load_knowledge_set
-from training.methods import resolve_mask_id
 
 console = Console()
 SAMPLERS = ("auto", "ar", "llada")
-DTYPES = {"auto": "auto", "bf16": torch.bfloat16, "fp32": torch.float32}
-
-
-def is_bidirectional(config: object) -> bool:
-    """LLaDA, or a Llama whose config turns causal attention off (mft's tiny dLLM)."""
-    return getattr(config, "is_causal", True) is False or getattr(config, "model_type", "") == "llada"
+DTYPES = ("auto", "bf16", "fp32")
 
 
 def evaluate_model(
@@ -57,6 +45,15 @@ def evaluate_model(
         raise InputError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from evaluation.greedy_decoding import answer_greedy
+    from evaluation.llada_sampling import answer_llada, commit_schedule
+    from evaluation.scoring import rouge1_recall, summarize
+    from orchestrator.trial import check_model, is_bidirectional
+    from training.methods import resolve_mask_id
+
     check_model(model)
     knowledge = load_knowledge_set(dataset, data_dir=data_dir)
     items = knowledge.questions[:limit]
@@ -73,7 +70,9 @@ def evaluate_model(
             ) from exc
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net = AutoModelForCausalLM.from_pretrained(
-        model, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code
+        model,
+        dtype={"bf16": torch.bfloat16, "fp32": torch.float32}.get(dtype, "auto"),
+        trust_remote_code=trust_remote_code,
     )
     net.to(device).eval()
 

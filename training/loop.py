@@ -24,7 +24,8 @@ from training.checkpointing import TrainerState, restore_checkpoint, save_checkp
 from training.config import TrialConfig
 from training.evaluating import evaluate
 from training.knowledge import load_knowledge_set
-from training.methods import Batch, collate, get_method, resolve_mask_id
+from training.method_registry import method_info
+from training.methods import Batch, build_method, collate, resolve_mask_id
 from training.sharding import build_mesh, load_sharded_model
 
 
@@ -60,10 +61,9 @@ def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
     data_dir = Path(config.data_dir) if config.data_dir else None
     knowledge = load_knowledge_set(config.dataset, config.paraphrase, data_dir)
     questions = knowledge.questions[: config.eval_limit]
-    needs_mask = config.method != "ar"
-    mask_id = resolve_mask_id(tokenizer, config.mask_token) if needs_mask else None
-    method = get_method(config.method, mask_id=mask_id, vocab_size=len(tokenizer))
-    llada_mask_id = mask_id if method.bidirectional else None
+    method = build_method(config.method, tokenizer, config.mask_token)
+    bidirectional = method_info(config.method).bidirectional
+    llada_mask_id = resolve_mask_id(tokenizer, config.mask_token) if bidirectional else None
     examples = [method.encode(tokenizer, text) for text in knowledge.documents]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     sampler = DistributedSampler(examples, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
