@@ -45,6 +45,9 @@ def sweep(
     dry_run: bool = typer.Option(False, help="Print the trial table and the resource plan; run nothing."),
     early_stop: str = typer.Option(None, help="asha: stop weak trials early on acc/total."),
     grace_period: int = typer.Option(2, help="ASHA grace period, in evaluation points."),
+    max_concurrent: int = typer.Option(
+        None, min=1, help="Trials at once, at most [default: as many as the cluster fits]."
+    ),
     resume: str = typer.Option(None, help="Continue the sweep of this name (or storage path)."),
     name: str = typer.Option(None, help="Sweep name [default: KIND-DATASET-TIME]."),
     experiment: str = typer.Option(None, help="MLflow experiment [default: mft-sweeps]."),
@@ -113,6 +116,7 @@ def sweep(
             address,
             (early_stop, grace_period),
             console,
+            max_concurrent,
         )
 
 

@@ -147,7 +147,7 @@ class MlflowTrialCallback(UserCallback):
             if key.startswith("acc/"):
                 logged.append(Metric("best/acc_" + key.removeprefix("acc/"), float(value), now, step))
         if checkpoint is not None:
-            client.set_tag(self.run_id, BEST_CHECKPOINT_TAG, checkpoint.path)
+            client.set_tag(self.run_id, BEST_CHECKPOINT_TAG, checkpoint_location(checkpoint))
 
 
 def print_best(client: MlflowClient, run_id: str, console: Console) -> None:
@@ -160,3 +160,14 @@ def print_best(client: MlflowClient, run_id: str, console: Console) -> None:
     table.add_row(*(f"{value:.3f}" for value in best.values()))
     console.print(table)
     console.print(f"status {run.info.status}; export with: mft export {run_id} --out DIR")
+
+
+def checkpoint_location(checkpoint: Checkpoint) -> str:
+    """Where a checkpoint lives, as `mft export` can open it: a local path, or a URI for a bucket.
+
+    Ray gives the path inside its storage filesystem; pyarrow names GCS "gcs", URIs say "gs".
+    """
+    kind = checkpoint.filesystem.type_name
+    if kind == "local":
+        return checkpoint.path
+    return f"{ {'gcs': 'gs'}.get(kind, kind) }://{checkpoint.path}"
