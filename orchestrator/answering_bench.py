@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.table import Table
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from evaluation.greedy_decoding import answer_greedy
-from evaluation.llada_sampling import answer_llada
+from evaluation.answering import Decoding, answer_questions
 from training.errors import InputError
+from training.methods import resolve_mask_id
 
 LLADA_BLOCK_LENGTH = 4  # the paper's block length for LLaDA's sampler
 
@@ -37,25 +37,17 @@ def build_answerer(model_dir: Path, sampler: str, max_new_tokens: int, device: s
         raise InputError(f"{model_dir} holds no config.json; pass a save_pretrained model folder to --model")
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(model_dir).to(device).eval()
-    if sampler == "ar":
-        return lambda questions, batch_size: answer_greedy(
-            model, tokenizer, questions, batch_size=batch_size, max_new_tokens=max_new_tokens
-        )
-    if max_new_tokens % LLADA_BLOCK_LENGTH:
-        raise InputError(
-            f"--max-new-tokens {max_new_tokens} must be a multiple of {LLADA_BLOCK_LENGTH} "
-            "(the LLaDA block length)"
-        )
-    if tokenizer.mask_token_id is None:
-        raise InputError(f"the tokenizer in {model_dir} has no mask token, which --sampler llada needs")
-    return lambda questions, batch_size: answer_llada(
-        model,
-        tokenizer,
-        questions,
-        mask_id=tokenizer.mask_token_id,
-        gen_length=max_new_tokens,
-        block_length=LLADA_BLOCK_LENGTH,
-        batch_size=batch_size,
+    mask_id = None
+    if sampler == "llada":
+        if max_new_tokens % LLADA_BLOCK_LENGTH:
+            raise InputError(
+                f"--max-new-tokens {max_new_tokens} must be a multiple of {LLADA_BLOCK_LENGTH} "
+                "(the LLaDA block length)"
+            )
+        mask_id = resolve_mask_id(tokenizer)
+    decoding = Decoding(max_new_tokens=max_new_tokens, mask_id=mask_id, block_length=LLADA_BLOCK_LENGTH)
+    return lambda questions, batch_size: answer_questions(
+        model, tokenizer, questions, replace(decoding, batch_size=batch_size)
     )
 
 

@@ -18,7 +18,7 @@ from training.errors import InputError
 from training.knowledge import load_knowledge_set
 
 console = Console()
-SAMPLERS = ("auto", "ar", "llada")
+SAMPLERS = ("auto", "ar", "llada")  # evaluation.answering.SAMPLERS, without importing torch here
 DTYPES = ("auto", "bf16", "fp32")
 
 
@@ -48,19 +48,25 @@ def evaluate_model(
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from evaluation.greedy_decoding import answer_greedy
-    from evaluation.llada_sampling import answer_llada, commit_schedule
+    from evaluation.answering import Decoding, answer_questions, uses_llada
+    from evaluation.llada_sampling import commit_schedule
     from evaluation.scoring import rouge1_recall, summarize
-    from orchestrator.trial import check_model, is_bidirectional
+    from orchestrator.trial import check_model
     from training.methods import resolve_mask_id
 
     check_model(model)
     knowledge = load_knowledge_set(dataset, data_dir=data_dir)
     items = knowledge.questions[:limit]
     config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
-    use_llada = sampler == "llada" or (sampler == "auto" and is_bidirectional(config))
+    use_llada = uses_llada(sampler, config)
     tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
-    mask_id = resolve_mask_id(tokenizer, mask_token) if use_llada else None
+    decoding = Decoding(
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        mask_id=resolve_mask_id(tokenizer, mask_token) if use_llada else None,
+        block_length=block_length,
+        steps=steps,
+    )
     if use_llada:
         try:
             commit_schedule(max_new_tokens, block_length, steps)
@@ -80,27 +86,7 @@ def evaluate_model(
     with _progress() as progress:
         task = progress.add_task("answering", total=len(questions))
         advance = lambda n: progress.advance(task, n)  # noqa: E731
-        if use_llada:
-            predictions = answer_llada(
-                net,
-                tokenizer,
-                questions,
-                mask_id=mask_id,
-                gen_length=max_new_tokens,
-                block_length=block_length,
-                steps=steps,
-                batch_size=batch_size,
-                on_batch=advance,
-            )
-        else:
-            predictions = answer_greedy(
-                net,
-                tokenizer,
-                questions,
-                batch_size=batch_size,
-                max_new_tokens=max_new_tokens,
-                on_batch=advance,
-            )
+        predictions = answer_questions(net, tokenizer, questions, decoding, on_batch=advance)
     scores = [rouge1_recall(p, item.answers) for p, item in zip(predictions, items, strict=True)]
     metrics = summarize(items, scores)
     out = out or Path(f"generations-{knowledge.name}.jsonl")
@@ -115,7 +101,7 @@ def evaluate_model(
             }
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     _print_metrics(
-        metrics, f"{knowledge.name}: {len(items)} questions, {'llada' if use_llada else 'ar'} sampler"
+        metrics, f"{knowledge.name}: {len(items)} questions, {decoding.sampler} sampler"
     )
     console.print(f"generations written to {out}")
 

@@ -1,11 +1,11 @@
 """What `mft bench training` measures (driver side, one process plus the Ray trials it launches).
 
-Training speed is `train_step`'s own `train/tokens_per_s` in every setting: non-padding tokens of
-the global batch per second of one optimizer step, median over the steps after the first
-WARMUP_STEPS. Settings: a bare loop in this process (no Ray, no FSDP), then real `run_trial` runs
-with 1 and with W workers at the same global batch, logged into a throwaway MLflow store.
-Evaluation speed is each trial's `eval/seconds` (ranks answer interleaved shards of the
-questions), mean over its checkpoints at epoch 0 and at the end.
+Training speed, in every setting: non-padding tokens of the global batch per second of one
+optimizer step, median over the steps after the first WARMUP_STEPS (trials report every step
+here, so their `train/tokens_per_s` window is one step). Settings: a bare loop in this process
+(no Ray, no FSDP), then real `run_trial` runs with 1 and with W workers at the same global batch,
+logged into a throwaway MLflow store. Evaluation speed is each trial's `eval/seconds` (ranks
+answer interleaved shards of the questions), mean over its checkpoints at epoch 0 and at the end.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import shlex
 import statistics
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -131,15 +132,16 @@ def bare_loop_tokens_per_s(config: TrialConfig, steps: int | None = None) -> Loo
     scheduler = get_constant_schedule_with_warmup(optimizer, round(config.warmup_ratio * total))
     generator = torch.Generator().manual_seed(config.seed)
     batches = (batch for _ in count() for batch in loader)  # epoch after epoch, reshuffled
+    tokens_per_s, losses = [], []
     with single_process_group(device):
-        history = [
-            train_step(model, method, to_device(batch, device), optimizer, scheduler, config, generator)
-            for batch in islice(batches, total)
-        ]
-    return LoopFigures(
-        steady_median([metrics["train/tokens_per_s"] for metrics in history]),
-        tuple(metrics["train/loss"] for metrics in history),
-    )
+        for batch in islice(batches, total):
+            start = time.perf_counter()
+            on_device = to_device(batch, device)
+            values = train_step(model, method, on_device, optimizer, scheduler, config, generator)
+            loss, tokens, _ = values.tolist()
+            tokens_per_s.append(tokens / (time.perf_counter() - start))  # tolist() waited for the device
+            losses.append(loss)
+    return LoopFigures(steady_median(tokens_per_s), tuple(losses))
 
 
 def training_flops_per_token(config: TrialConfig) -> float:
@@ -200,6 +202,7 @@ def trial_figures(config: TrialConfig, client: MlflowClient, storage: Path) -> t
 def measure_training(config: TrialConfig, progress: Callable[[str], None]) -> list[Figures]:
     """Bare loop, 1-worker trial, W-worker trial (W > 1), all at the global batch of `config`."""
     check_steps(config, len(preflight(config).knowledge.documents))
+    config = config.replace(log_every=1)  # one report per step: per-step throughput
     single = config.replace(workers=1, batch_size=config.global_batch_size)
     # The bare loop runs before Ray starts, so Ray's start-up and idle processes cannot slow it.
     progress("bare loop: one process, no Ray, no FSDP")

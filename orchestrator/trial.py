@@ -20,6 +20,7 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from rich.console import Console
 from transformers import AutoConfig, AutoTokenizer
 
+from evaluation.answering import is_bidirectional
 from orchestrator.progress import live_trials
 from orchestrator.tracking import (
     STORAGE_TAG,
@@ -199,9 +200,3 @@ def launch_trial(
         run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
     print_best(client, run_id, console)
     return run_id
-
-
-def is_bidirectional(model_config: object) -> bool:
-    """LLaDA, or a Llama whose config turns causal attention off (mft's tiny dLLM)."""
-    causal = getattr(model_config, "is_causal", True)
-    return causal is False or getattr(model_config, "model_type", "") == "llada"
