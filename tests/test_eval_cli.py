@@ -38,7 +38,7 @@ def test_scoring_flag_picks_the_rule(
 
     items = load_questions("namedesc", paper_data_dir)[:12]
     answers = {item.question: item.answers[0] for item in items}
-    monkeypatch.setattr("orchestrator.eval_cli.answer_greedy", lower_cased_answers)
+    monkeypatch.setattr("evaluation.answering.answer_greedy", lower_cased_answers)
     args = ["--data-dir", str(paper_data_dir), "--limit", "12", "--dataset", "namedesc"]
     scores = {}
     for scoring in ("authors", "rouge-score"):

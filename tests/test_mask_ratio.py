@@ -17,7 +17,7 @@ import torch.multiprocessing as mp
 from transformers import LlamaConfig, LlamaForCausalLM, get_constant_schedule_with_warmup
 
 from training.config import TrialConfig
-from training.loop import build_optimizer, draw_mask_ratio, mask_ratio_generator, train_step
+from training.loop import StepWindow, build_optimizer, draw_mask_ratio, mask_ratio_generator, train_step
 from training.methods import Batch, Example, MaskedFineTuning, collate
 
 STEPS, GLOBAL_BATCH, VOCAB, MASK_ID = 6, 16, 64, 3
@@ -27,7 +27,7 @@ class RecordingMaskedFineTuning(MaskedFineTuning):
     """The real `masked` method, noting the t and the masked positions each step hands it."""
 
     def __init__(self) -> None:
-        super().__init__(MASK_ID)
+        super().__init__(None, MASK_ID)
         self.ratios: list[float] = []
         self.masks: list[list[list[bool]]] = []
 
@@ -65,11 +65,13 @@ def _train(rank: int, world: int, port: int, out: Path) -> None:
         mask_ratios = mask_ratio_generator(config.seed)
         method = RecordingMaskedFineTuning()
         shard = _examples()[rank * config.batch_size : (rank + 1) * config.batch_size]
-        logged = []
-        for _ in range(STEPS):
+        window = StepWindow()
+        for step in range(1, STEPS + 1):  # as `train_epoch` does: t from the shared stream, then the step
+            t = draw_mask_ratio(config, mask_ratios)
             batch = collate(shard, pad_id=0)
-            metrics = train_step(model, method, batch, optimizer, scheduler, config, generator, mask_ratios)
-            logged.append(metrics["train/mask_ratio"])
+            values = train_step(model, method, batch, optimizer, scheduler, config, generator, t)
+            window.add(step, float(step), config.lr, t, values)
+        logged = [row["train/mask_ratio"] for row in window.flush()]
         result = {"ratios": method.ratios, "logged": logged, "masks": method.masks}
         (out / f"world{world}_rank{rank}.json").write_text(json.dumps(result))
     finally:

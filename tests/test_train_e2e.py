@@ -153,8 +153,21 @@ def test_both_workers_train_with_the_logged_seed_only_t(masked_trial: Trial) -> 
 
 
 def test_masked_training_learns_something(masked_trial: Trial) -> None:
-    """The tiny model recalls part of what it was taught: accuracy leaves zero."""
-    assert masked_trial.client.get_run(masked_trial.run_id).data.metrics["best/acc_total"] > 0
+    """The tiny model recalls part of what it was taught: the best checkpoint beats step 0."""
+    before = dict(masked_trial.history("acc/total"))[0]
+    assert masked_trial.client.get_run(masked_trial.run_id).data.metrics["best/acc_total"] > before
+
+
+def test_the_same_command_finds_its_finished_run(
+    masked_trial: Trial, tiny_causal: Path, knowledge_folder: Path
+) -> None:
+    """The trial id is the configuration's: rerunning a finished trial shows it and trains nothing."""
+    workdir = Path(masked_trial.tracking_uri.removeprefix("sqlite:///")).parent
+    args = train_args(tiny_causal, knowledge_folder, workdir, "masked", 40, "0,20,40")
+    again = run_train(args, workdir)
+    assert again.run_id == masked_trial.run_id
+    assert f"already finished in MLflow run {masked_trial.run_id}" in again.output
+    assert "best checkpoint: step" in again.output
 
 
 @pytest.mark.parametrize("trial_name", ["masked_trial", "dllm_trial"])
@@ -214,8 +227,10 @@ def test_killed_worker_resumes_from_latest_checkpoint(
     tiny_causal: Path, knowledge_folder: Path, tmp_path: Path
 ) -> None:
     """SIGKILL one worker after the step-10 checkpoint: the trial restarts its workers, resumes at
-    step 10 (not 0), and finishes into the same single MLflow run with no step logged twice."""
+    step 10 (not 0), and finishes into the same single MLflow run with no step logged twice.
+    Storage is a `file://` URI: checkpoints are written and restored through Ray's URI path."""
     args = train_args(tiny_causal, knowledge_folder, tmp_path, "masked", 300, "0,10,300")
+    args += ["--storage", (tmp_path / "runs").as_uri()]
     process = subprocess.Popen(
         MFT + args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -244,3 +259,4 @@ def test_killed_worker_resumes_from_latest_checkpoint(
     assert [step for step, _ in trial.history("acc/total")] == [0, 10, 300]
     # The resumed workers pick the t stream up at step 11, as if never interrupted.
     assert [value for _, value in trial.history("train/mask_ratio")] == seed_only_mask_ratios(300)
+    assert run.data.tags["mft.storage"] == (tmp_path / "runs").as_uri()

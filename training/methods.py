@@ -1,18 +1,17 @@
 """The four training methods behind one interface: encode a document, corrupt a batch, compute the loss.
 
 Runs on every Ray Train worker (all ranks, independently): `encode` once per document before the
-loop, then per step `corrupt` with the step's mask ratio t (the same on every rank) and the rank's
-own generator for the masked positions, the forward pass, and `loss`. The losses are per-rank means
-exactly as the authors' scripts compute them (see PAPER.md, "What the authors' own scripts do");
-FSDP averages gradients across ranks.
+loop, then per step `corrupt` with the batch's mask ratio t and the rank's own generator, the
+forward pass, and `loss`. The losses are per-rank means exactly as the authors' scripts compute
+them (see PAPER.md, "What the authors' own scripts do"); FSDP averages gradients across ranks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Protocol
 
 import torch
@@ -21,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from evaluation.prompting import END_OF_TURN, bos_ids, encode_plain, has_llama3_headers, header
 from training.errors import InputError
+from training.method_registry import method_info
 
 IGNORE = -100  # label value that carries no loss (PyTorch's and HF's ignore_index)
 RECOVERY_REQUEST = "\nReturn the recovered masked passage."
@@ -79,9 +79,7 @@ def collate(examples: Sequence[Example], pad_id: int) -> Batch:
 
 
 class Method(Protocol):
-    name: str
-    bidirectional: bool
-    """True only for dllm: needs a bidirectional model and is evaluated with the LLaDA sampler."""
+    """Built as `Class(tokenizer, mask_id)`; its name and properties live in `training.method_registry`."""
 
     def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example: ...
 
@@ -125,8 +123,8 @@ def _require_positive(t: float) -> None:
 class Autoregressive:
     """`ar`: plain fine-tuning on the raw document, next-token loss on every token."""
 
-    name = "ar"
-    bidirectional = False
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, mask_id: int | None) -> None:
+        del tokenizer, mask_id  # nothing to configure: every token is a plain target
 
     def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
         return _document_example(tokenizer, text, maskable=False)
@@ -187,11 +185,8 @@ def _recovery_example(tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
 class MaskedFineTuning:
     """`masked`: recover the document from a copy with a fraction t of its tokens masked."""
 
-    name = "masked"
-    bidirectional = False
-
-    def __init__(self, mask_id: int) -> None:
-        self.mask_id = mask_id
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, mask_id: int | None) -> None:
+        self.mask_id = _require_mask_id(mask_id)
 
     def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
         return _recovery_example(tokenizer, text)
@@ -218,11 +213,8 @@ def ordinary_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
 class RandomTokenControl:
     """`masked-random` (paper Fig. 9): as `masked`, but every prompt document token becomes random."""
 
-    name = "masked-random"
-    bidirectional = False
-
-    def __init__(self, random_ids: Sequence[int]) -> None:
-        self.random_ids = torch.tensor(random_ids, dtype=torch.long)
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, mask_id: int | None) -> None:
+        self.random_ids = torch.tensor(ordinary_token_ids(tokenizer), dtype=torch.long)
 
     def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
         return _recovery_example(tokenizer, text)
@@ -242,11 +234,8 @@ class RandomTokenControl:
 class DiffusionFineTuning:
     """`dllm`: LLaDA's objective; mask each token but BOS with probability t, predict the masked ones."""
 
-    name = "dllm"
-    bidirectional = True
-
-    def __init__(self, mask_id: int) -> None:
-        self.mask_id = mask_id
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, mask_id: int | None) -> None:
+        self.mask_id = _require_mask_id(mask_id)
 
     def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
         return _document_example(tokenizer, text, maskable=True)
@@ -275,22 +264,20 @@ class DiffusionFineTuning:
         return (flat.view(batch.labels.shape) / per_row).sum() / t / batch.labels.shape[0]
 
 
-# name -> factory(mask_id, random_ids); adding a method = one class + one line here.
-METHODS: Mapping[str, Callable[[int, Sequence[int]], Method]] = MappingProxyType(
-    {
-        "ar": lambda mask_id, random_ids: Autoregressive(),
-        "masked": lambda mask_id, random_ids: MaskedFineTuning(mask_id),
-        "masked-random": lambda mask_id, random_ids: RandomTokenControl(random_ids),
-        "dllm": lambda mask_id, random_ids: DiffusionFineTuning(mask_id),
-    }
-)
+def build_method(
+    name: str, tokenizer: PreTrainedTokenizerBase, mask_token: int | str | None = None
+) -> Method:
+    """The registered method `name` for this tokenizer, its mask token resolved if it uses one."""
+    info = method_info(name)
+    mask_id = resolve_mask_id(tokenizer, mask_token) if info.uses_mask_token else None
+    module, _, cls = info.implementation.partition(":")
+    return getattr(importlib.import_module(module), cls)(tokenizer, mask_id)
 
 
-def get_method(name: str, mask_id: int, random_ids: Sequence[int]) -> Method:
-    """The method registered as `name`; `random_ids` are masked-random's draws (`ordinary_token_ids`)."""
-    if name not in METHODS:
-        raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
-    return METHODS[name](mask_id, random_ids)
+def _require_mask_id(mask_id: int | None) -> int:
+    if mask_id is None:
+        raise ValueError("this method needs a mask token id; register it with uses_mask_token=True")
+    return mask_id
 
 
 def resolve_mask_id(tokenizer: PreTrainedTokenizerBase, configured: int | str | None = None) -> int:
