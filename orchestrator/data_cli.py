@@ -29,7 +29,10 @@ from training.knowledge import (
 from training.knowledge_folder import BYO_QA_FILE, BYO_TRAIN_FILES, byo_conditions, validate_knowledge_folder
 
 data_app = typer.Typer(
-    help="Knowledge sets: list, show, fetch the paper's files, validate your own.", no_args_is_help=True
+    help="Knowledge sets: list, show, fetch the paper's files, validate your own. Answers to their"
+    " questions are scored by ROUGE-1 recall with the authors' rule (case-sensitive, each distinct"
+    " answer word once), which computed the paper's Table 3; see mft eval --help.",
+    no_args_is_help=True,
 )
 
 DataDir = Annotated[
