@@ -10,7 +10,8 @@ import typer
 def report(
     sweeps: list[str] = typer.Argument(
         None,
-        help="Sweep names or parent run ids (several combine), or trial run ids \\[default: the latest sweep].",
+        help="Sweep names or parent run ids (several combine), or trial run ids"
+        " \\[default: the latest sweep].",
     ),
     experiment: str = typer.Option(
         None, help="Every trial of this MLflow experiment (with no SWEEP), or look for SWEEPs only there."
