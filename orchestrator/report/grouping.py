@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.report.trials import Trial
+from orchestrator.report.trials import DEFAULT_SCORING, Trial
 from training.config import METHOD_NAMES
 from training.knowledge import PARAPHRASES
 
@@ -78,8 +78,9 @@ def aggregate(values: Iterable[float | None]) -> Stat | None:
 
 
 def group_key(trial: Trial, fields: Sequence[str] | None = None) -> tuple[tuple[str, str], ...]:
-    names = fields if fields is not None else [k for k in trial.params if k not in IGNORED]
-    return tuple(sorted((name, trial.params.get(name, "")) for name in names))
+    params = {"scoring": DEFAULT_SCORING, **trial.params}
+    names = fields if fields is not None else [k for k in params if k not in IGNORED]
+    return tuple(sorted((name, params.get(name, "")) for name in names))
 
 
 def group_trials(trials: Iterable[Trial]) -> list[Group]:
