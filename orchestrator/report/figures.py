@@ -19,8 +19,8 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from orchestrator.report.grouping import Group, aggregate, display_value, numeric  # noqa: E402
-from orchestrator.report.tables import dataset_of, label_fields, labels, swept_fields  # noqa: E402
+from orchestrator.report.grouping import Group, aggregate, display_value, numeric, varying_fields  # noqa: E402
+from orchestrator.report.tables import dataset_of, swept_fields  # noqa: E402
 from orchestrator.report.trials import Trial  # noqa: E402
 
 METHOD_COLOURS = {"ar": "#1f77b4", "masked": "#d62728", "masked-random": "#7f7f7f", "dllm": "#2ca02c"}
@@ -30,6 +30,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P")
 DIRECTIONS = {"fwd": "forward", "bwd": "backward"}
 ACCURACY = "accuracy (ROUGE-1 recall)"
 DPI = 110
+AXIS_NAMES = {"lr": "peak learning rate", "mask_ratio": "fixed mask ratio t"}
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,7 @@ def draw_figures(groups: Sequence[Group], folder: Path) -> list[FigureFile]:
         in_dataset = [g for g in groups if dataset_of(g) == dataset]
         for paraphrase in dict.fromkeys(g.value("paraphrase") for g in in_dataset):
             condition = [g for g in in_dataset if g.value("paraphrase") == paraphrase]
-            # Legends name what tells the lines apart; the scorer only when it differs.
-            scorers = {g.value("scoring") for g in in_dataset}
-            skip = ("method", "paraphrase") if len(scorers) > 1 else ("method", "paraphrase", "scoring")
-            fields = [f for f in label_fields(in_dataset) if f not in skip]
+            fields = distinguishing_fields(in_dataset)
             figures += [
                 _curves(dataset, paraphrase, condition, fields, folder),
                 _totals(dataset, paraphrase, condition, fields, folder),
@@ -68,6 +66,19 @@ def draw_figures(groups: Sequence[Group], folder: Path) -> list[FigureFile]:
             ]
         figures += [_sweep(dataset, name, in_dataset, folder) for name in swept_fields(in_dataset)]
     return figures
+
+
+def distinguishing_fields(groups: Sequence[Group], exclude: Sequence[str] = ()) -> list[str]:
+    """What a legend must name besides the method: fields with two values within one method
+    (an lr that only differs between methods, with the method's model, says nothing new)."""
+    fields = []
+    for name in varying_fields(groups, exclude=("dataset", "method", "paraphrase", *exclude)):
+        per_method: dict[str, set[str]] = {}
+        for group in groups:
+            per_method.setdefault(group.value("method"), set()).add(group.value(name))
+        if any(len(values) > 1 for values in per_method.values()):
+            fields.append(name)
+    return fields
 
 
 def _legend_label(group: Group, fields: Sequence[str]) -> str:
@@ -144,8 +155,15 @@ def _curves(
     title = f"{dataset}, paraphrase {paraphrase}: accuracy against step (mean over seeds, band = min-max)"
     figure.suptitle(title, fontsize=11)
     handles, names = axes[0].get_legend_handles_labels()
-    figure.legend(handles, names, loc="outside lower center", ncol=min(3, len(names)), fontsize=9)
+    _figure_legend(figure, handles, names, width=10)
     return _save(figure, folder / f"{slug('curves', dataset, paraphrase)}.png", title)
+
+
+def _figure_legend(figure: Figure, handles: list, names: list[str], width: float) -> None:
+    """Below the panels, in as many columns as the labels fit across the figure (~14 chars per inch)."""
+    longest = max((len(name) for name in names), default=1) + 6
+    columns = max(1, min(len(names), int(width * 14) // longest))
+    figure.legend(handles, names, loc="outside lower center", ncol=columns, fontsize=9)
 
 
 def _grid(count: int, width: float, height: float) -> tuple[Figure, list[Axes]]:
@@ -173,16 +191,16 @@ def _totals(
                 color=colour(group.value("method")),
                 linestyle=LINESTYLES[index % len(LINESTYLES)],
                 marker=".",
-                label=f"seed {trial.seed}",
+                label=f"seed {trial.seed}: best step {best}, {curve.at(best):.3f}",
             )
             ax.plot(
                 [best],
                 [curve.at(best)],
                 marker="*",
-                markersize=13,
-                color="black",
+                markersize=14,
+                markerfacecolor=colour(group.value("method")),
+                markeredgecolor="black",
                 linestyle="none",
-                label=f"best: step {best}, {curve.at(best):.3f}",
             )
         _axes_style(ax, _legend_label(group, fields), ylabel="total accuracy")
         ax.legend(fontsize=7, loc="best")
@@ -195,7 +213,7 @@ def _seeds(
     dataset: str, paraphrase: str, groups: Sequence[Group], fields: Sequence[str], folder: Path
 ) -> FigureFile:
     """Figs. 7-8: every seed's forward and backward curve, one row of panels per configuration."""
-    figure = Figure(figsize=(10, 2.9 * len(groups) + 0.8), layout="constrained")
+    figure = Figure(figsize=(10, 2.6 * len(groups) + 0.8), layout="constrained")
     axes = figure.subplots(len(groups), 2, squeeze=False, sharey=True)
     for row, group in zip(axes, groups, strict=True):
         for ax, (metric, direction) in zip(row, DIRECTIONS.items(), strict=True):
@@ -224,17 +242,18 @@ def _sweep(dataset: str, name: str, groups: Sequence[Group], folder: Path) -> Fi
     """Figs. 4-5: best accuracy against the swept value, one line per method (± std over seeds)."""
     figure = Figure(figsize=(12, 4.0), layout="constrained")
     axes = figure.subplots(1, 3, sharey=True)
-    others = [f for f in label_fields(groups) if f not in (name, "paraphrase")] + ["paraphrase"]
-    lines: dict[tuple[str, ...], list[Group]] = {}
+    others = distinguishing_fields(groups, exclude=(name,))
+    several = len({g.value("paraphrase") for g in groups}) > 1
+    lines: dict[str, list[Group]] = {}
     for group in groups:
-        lines.setdefault(tuple(labels(group, others)), []).append(group)
+        label = _legend_label(group, others) + (f" ({group.value('paraphrase')})" if several else "")
+        lines.setdefault(label, []).append(group)
     numbers = [numeric(g.value(name)) for g in groups]
     positive = [n for n in numbers if n is not None and n > 0]
     log = name == "lr" or (len(positive) == len(numbers) and max(positive) / min(positive) > 100)
     for ax, metric in zip(axes, ("fwd", "bwd", "total"), strict=True):
-        for index, (key, members) in enumerate(lines.items()):
-            method = key[0]
-            label = " ".join(part for part in key if part) if len(lines) > 1 else method
+        for index, (label, members) in enumerate(lines.items()):
+            method = members[0].value("method")
             points = []
             for group in members:
                 stat = aggregate(trial.best().get(metric) for trial in group.trials)
@@ -247,7 +266,8 @@ def _sweep(dataset: str, name: str, groups: Sequence[Group], folder: Path) -> Fi
                         color=colour(method),
                         linestyle=":",
                         linewidth=1.2,
-                        label=f"{label}, {name} {display_value(name, group.value(name))}",
+                        label=f"{label}, {'t ~ ' if name == 'mask_ratio' else name + ' = '}"
+                        + display_value(name, group.value(name)),
                     )
                 else:
                     points.append((x, stat.mean, stat.std or 0.0))
@@ -264,12 +284,14 @@ def _sweep(dataset: str, name: str, groups: Sequence[Group], folder: Path) -> Fi
                 )
         if log:
             ax.set_xscale("log")
-        _axes_style(ax, {"fwd": "forward", "bwd": "backward", "total": "total"}[metric], xlabel=name)
+        _axes_style(
+            ax, {"fwd": "forward", "bwd": "backward", "total": "total"}[metric], AXIS_NAMES.get(name, name)
+        )
     axes[0].set_ylabel(f"best-checkpoint {ACCURACY}")
     for ax in axes[1:]:
         ax.set_ylabel("")
-    title = f"{dataset}: best accuracy against {name} (mean ± std over seeds)"
+    title = f"{dataset}: best accuracy against {AXIS_NAMES.get(name, name)} (mean ± std over seeds)"
     figure.suptitle(title, fontsize=11)
     handles, names = axes[0].get_legend_handles_labels()
-    figure.legend(handles, names, loc="outside lower center", ncol=min(4, len(names)), fontsize=9)
+    _figure_legend(figure, handles, names, width=12)
     return _save(figure, folder / f"{slug('sweep', dataset, name)}.png", title)

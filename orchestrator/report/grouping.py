@@ -63,11 +63,6 @@ class Stat:
     std: float | None
     n: int
 
-    def format(self, digits: int = 3) -> str:
-        if self.std is None:
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
-
 
 def aggregate(values: Iterable[float | None]) -> Stat | None:
     present = [value for value in values if value is not None and math.isfinite(value)]
@@ -111,10 +106,12 @@ def varying_fields(groups: Sequence[Group], exclude: Iterable[str] = ()) -> list
 def display_value(name: str, value: str) -> str:
     """A param as a reader wants it: `U(0.05, 0.95)` for a sampled mask ratio, a model's folder name."""
     if name == "mask_ratio" and "," in value:
-        lo, hi = value.split(",", 1)
+        lo, hi = (display_value("", part) for part in value.split(",", 1))
         return lo if lo == hi else f"U({lo}, {hi})"
     if name in ("model", "dataset") and "/" in value:
         return Path(value).name or value
+    if numeric(value) is not None and any(c in value for c in ".e"):
+        return format(float(value), ".6g")  # 1.5000000000000002e-05 → 1.5e-05
     return value
 
 

@@ -49,12 +49,12 @@ def datasets(groups: Sequence[Group]) -> list[str]:
     return list(dict.fromkeys(dataset_of(group) for group in groups))
 
 
-def cell(stat: Stat | None, spec: str = ".3f") -> str:
+def cell(stat: Stat | None, spec: str = ".3f", std_spec: str | None = None) -> str:
     if stat is None:
         return MISSING
     if stat.std is None:
         return format(stat.mean, spec)
-    return f"{stat.mean:{spec}} ± {stat.std:{spec}}"
+    return f"{stat.mean:{spec}} ± {stat.std:{std_spec or spec}}"
 
 
 def seeds_cell(group: Group) -> str:
@@ -120,7 +120,7 @@ def fit_table(dataset: str, groups: Sequence[Group], fits: Fits) -> Table:
         cells = []
         for direction in ("fwd", "bwd"):
             found = [fits[trial.run_id][direction] for trial in group.trials]
-            cells += [fit_cell(found, "a", ".3f"), fit_cell(found, "k", ".3g")]
+            cells += [fit_cell(found, "a", ".3f"), fit_cell(found, "k", ".3g", ".2g")]
         rows.append((*labels(group, fields), seeds_cell(group), *cells))
     notes = (
         "A·(1 − e^(−k·x)) fitted to each trial's forward and backward accuracy with x = optimizer step"
@@ -133,12 +133,12 @@ def fit_table(dataset: str, groups: Sequence[Group], fits: Fits) -> Table:
     )
 
 
-def fit_cell(fits: Sequence[Fit], attribute: str, spec: str) -> str:
+def fit_cell(fits: Sequence[Fit], attribute: str, spec: str, std_spec: str | None = None) -> str:
     stat = aggregate(getattr(fit, attribute) for fit in fits)
     reasons = sorted({fit.note for fit in fits if getattr(fit, attribute) is None and fit.note})
     if stat is None:
         return "; ".join(reasons) or MISSING
-    text = cell(stat, spec)
+    text = cell(stat, spec, std_spec)
     return text if stat.n == len(fits) else f"{text} ({stat.n}/{len(fits)} fitted)"
 
 
@@ -164,7 +164,10 @@ def sweep_order(name: str, group: Group) -> tuple:
 def sweep_table(dataset: str, name: str, groups: Sequence[Group]) -> Table:
     """Figs. 4-5 as numbers: best fwd, bwd and total accuracy against the swept value, per method."""
     fields = [f for f in label_fields(groups) if f != name] + [name]
-    ordered = sorted(groups, key=lambda g: (labels(g, fields[:-1]), sweep_order(name, g)))
+    first_seen: dict[tuple[str, ...], int] = {}  # keep the groups' method order, then sort by value
+    for group in groups:
+        first_seen.setdefault(tuple(labels(group, fields[:-1])), len(first_seen))
+    ordered = sorted(groups, key=lambda g: (first_seen[tuple(labels(g, fields[:-1]))], sweep_order(name, g)))
     rows = []
     for group in ordered:
         best = [trial.best() for trial in group.trials]
