@@ -99,7 +99,7 @@ def accuracy_table(dataset: str, groups: Sequence[Group], befores: Sequence[Grou
     notes = (
         "Each cell: the category at the trial's best checkpoint (the evaluation with the highest"
         " acc/total; ties go to the later step), mean ± sample std over seeds (std from 2 seeds on).",
-        "before fine-tuning: the step-0 evaluation; its count is runs, not seeds.",
+        *(["before fine-tuning: the step-0 evaluation; its count is runs, not seeds."] if befores else []),
         *running_note(groups),
     )
     return Table(
@@ -108,7 +108,7 @@ def accuracy_table(dataset: str, groups: Sequence[Group], befores: Sequence[Grou
         (*fields, "seeds", *metrics),
         tuple(rows),
         len(fields),
-        notes[: 2 if befores else 1] + notes[2:],
+        notes,
     )
 
 
