@@ -9,6 +9,7 @@ them), so every number the report prints can be checked against a value chosen h
 from __future__ import annotations
 
 import csv
+import io
 import math
 import shutil
 import statistics
@@ -20,7 +21,9 @@ import numpy as np
 import pytest
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
+from rich.console import Console
 
+from orchestrator.report import report_sweeps
 from orchestrator.report.fitting import fit_saturation
 from orchestrator.report.grouping import group_key, group_trials
 from orchestrator.report.trials import Curve, Trial
@@ -373,3 +376,13 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     assert result.code == 2
     assert message in result.err and len(result.err.strip().splitlines()) == 1, result.err
     assert sorted(shared_store.folder.rglob("*")) + sorted(tmp_path.rglob("*")) == before
+
+
+def test_report_sweeps_is_the_entry_point_for_other_commands(store, tmp_path) -> None:
+    """What `mft lab` calls after its sweep: files written, tables printed, the folder returned."""
+    seeds_sweep(store, "lab")
+    console = Console(file=io.StringIO(), width=200)
+    out = report_sweeps(store.uri, ["lab"], tmp_path / "lab-report", ["md", "csv"], console)
+    assert out == tmp_path / "lab-report"
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "report.csv", "report.md"]
+    assert "0.750 ± 0.150" in console.file.getvalue()  # N2D-fwd of the seeds, as in the first test
