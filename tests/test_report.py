@@ -289,9 +289,9 @@ def test_running_runs_are_marked_and_failed_or_killed_ones_listed_apart(mft, sto
     )
     assert "still RUNNING" in (out / "report.md").read_text()
     left = md_rows(out / "report.md", "Runs left out of the tables")
-    assert [(r[1], r[2]) for r in left] == [("FAILED", "2"), ("KILLED", "3"), ("FAILED", "4")]
-    assert left[0][5] == "RuntimeError: worker died" and left[2][5] == "no evaluation yet"
-    assert left[0][4] == "1.000"  # its best so far, shown but not averaged
+    assert [(r[1], r[3]) for r in left] == [("FAILED", "2"), ("KILLED", "3"), ("FAILED", "4")]
+    assert left[0][2] == "RuntimeError: worker died" and left[2][2] == "no evaluation yet"
+    assert left[0][5] == "1.000"  # its best so far, shown but not averaged
     kinds = [r["kind"] for r in read_csv(out / "report.csv")]
     assert kinds.count("trial") == 2 and kinds.count("left-out") == 3
     assert "Runs left out" in result.out

@@ -205,11 +205,11 @@ def left_out_table(trials: Sequence[Trial]) -> Table | None:
         total = format(max(trial.curves["total"].values), ".3f") if trial.evaluated else MISSING
         last = str(trial.last_step) if trial.last_step is not None else MISSING
         reason = trial.error or ("no evaluation yet" if not trial.evaluated else "")
-        rows.append((trial.name, trial.status, trial.seed, last, total, reason[:200]))
+        rows.append((trial.name, trial.status, reason[:200], trial.seed, last, total))
     return Table(
         "left-out",
         "Runs left out of the tables",
-        ("trial", "status", "seed", "last eval step", "best total so far", "reason"),
+        ("trial", "status", "reason", "seed", "last eval step", "best total so far"),
         tuple(rows),
         3,
         ("FAILED and KILLED runs are never averaged in; nor are runs without any evaluation.",),

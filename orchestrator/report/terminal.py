@@ -13,7 +13,8 @@ from orchestrator.report.tables import Table
 def print_table(table: Table, console: Console) -> None:
     shown = RichTable(title=escape(table.title), title_justify="left", title_style="bold")
     for index, column in enumerate(table.columns):
-        shown.add_column(column, justify="right" if index >= table.left else "left")
+        number = index >= table.left
+        shown.add_column(column, justify="right" if number else "left", no_wrap=number)
     for row in table.rows:
         shown.add_row(*(Text(cell) for cell in row))
     console.print(shown)
