@@ -245,7 +245,8 @@ def test_fit_recovers_a_and_k_of_a_noiseless_curve() -> None:
 @pytest.mark.parametrize(
     ("steps", "values", "note"),
     [([0, 10, 20], [0.4, 0.4, 0.4], "flat"), ([0, 10], [0.0, 0.5], "fewer than 3 points"),
-     ([0, 10, 20], [0.0, 0.0, 0.0], "flat")],
+     ([0, 10, 20], [0.0, 0.0, 0.0], "flat"), ([0, 10, 20, 30], [0.0, 0.1, 0.2, 0.3], "no plateau yet"),
+     ([0, 10, 20], [0.5, 0.4, 0.3], "does not rise")],
 )  # fmt: skip
 def test_degenerate_fits_say_so(steps: list[int], values: list[float], note: str) -> None:
     fit = fit_saturation(steps, values)

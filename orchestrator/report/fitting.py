@@ -18,6 +18,12 @@ FLAT = 1e-9
 """A curve whose values span less than this is flat: A is its value, k is undefined."""
 RESOLVED = 10.0
 """k is unresolved when the curve is already at 1 − e^(−10) of A at the first step after 0."""
+A_MAX = 1.0
+"""Accuracy never exceeds 1: a larger A is an extrapolation, not a plateau the curve shows."""
+HALF = np.log(2.0)
+"""A fit that reaches less than half of A by the last evaluation has no plateau in the data: A and
+k then trade off freely (a straight line fits any large A with a small k)."""
+A_BOUND = 10.0  # keeps the optimizer finite on straight lines, which then fail the HALF test
 
 
 @dataclass(frozen=True)
@@ -55,13 +61,15 @@ def fit_saturation(steps: Sequence[int], values: Sequence[float]) -> Fit:
                 u,
                 y,
                 p0=(max(float(y.max()), 1e-3), 3.0),
-                bounds=([0.0, 0.0], [np.inf, k_max]),
+                bounds=([0.0, 0.0], [A_BOUND, k_max]),
                 maxfev=20000,
             )
     except (RuntimeError, ValueError):
         return Fit(None, None, "fit failed")
     if not (np.isfinite(a) and np.isfinite(k)):
         return Fit(None, None, "fit failed")
+    if a > A_MAX or k < HALF:
+        return Fit(None, None, "no plateau yet")
     if k * first > RESOLVED:
         return Fit(float(a), None, "k unresolved: saturated by the first evaluation")
     return Fit(float(a), float(k) / scale)
