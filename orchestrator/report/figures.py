@@ -27,6 +27,8 @@ METHOD_COLOURS = {"ar": "#1f77b4", "masked": "#d62728", "masked-random": "#7f7f7
 OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e")
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "P")
+METHOD_MARKERS = {"ar": "o", "masked": "s", "masked-random": "D", "dllm": "^"}
+"""Hollow and fixed per method, so lines lying on top of each other still show every method."""
 DIRECTIONS = {"fwd": "forward", "bwd": "backward"}
 ACCURACY = "accuracy (ROUGE-1 recall)"
 DPI = 110
@@ -86,15 +88,19 @@ def _legend_label(group: Group, fields: Sequence[str]) -> str:
     return " ".join([group.value("method"), *extra])
 
 
+def marker(method: str) -> str:
+    return METHOD_MARKERS.get(method, MARKERS[sum(method.encode()) % len(MARKERS)])
+
+
 def _styles(groups: Sequence[Group]) -> dict[int, tuple[str, str]]:
-    """Colour by method; line style and marker tell apart the variants of one method."""
+    """Colour and marker by method; the line style tells apart the variants of one method."""
     seen: dict[str, int] = {}
     styles = {}
     for index, group in enumerate(groups):
         method = group.value("method")
         variant = seen.get(method, 0)
         seen[method] = variant + 1
-        styles[index] = (LINESTYLES[variant % len(LINESTYLES)], MARKERS[variant % len(MARKERS)])
+        styles[index] = (LINESTYLES[variant % len(LINESTYLES)], marker(method))
     return styles
 
 
@@ -117,11 +123,21 @@ def _axes_style(ax: Axes, title: str, xlabel: str = "optimizer step", ylabel: st
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
 
 
+def _accuracy_range(figure: Figure) -> None:
+    """0 to 1 like the paper's figures, unless every value is small: then zoom so they can be read."""
+    top = max(
+        (max(line.get_ydata(), default=0.0) for ax in figure.axes for line in ax.get_lines()), default=0
+    )
+    top = 1.02 if top > 0.5 else max(0.05, 1.3 * float(top))
+    for ax in figure.axes:
+        ax.set_ylim(-0.02 * top, top)
+
+
 def _save(figure: Figure, path: Path, title: str) -> FigureFile:
+    _accuracy_range(figure)
     figure.savefig(path, dpi=DPI)
     return FigureFile(path, title)
 
@@ -136,7 +152,7 @@ def _curves(
     for ax, (metric, direction) in zip(axes, DIRECTIONS.items(), strict=True):
         for index, group in enumerate(groups):
             steps, means, lows, highs = _mean_curve(group.trials, metric)
-            linestyle, marker = styles[index]
+            linestyle, symbol = styles[index]
             seeds = len(group.trials)
             label = f"{_legend_label(group, fields)} ({seeds} seed{'s' if seeds > 1 else ''})"
             ax.plot(
@@ -144,8 +160,9 @@ def _curves(
                 means,
                 color=colour(group.value("method")),
                 linestyle=linestyle,
-                marker=marker,
-                markersize=4,
+                marker=symbol,
+                markersize=6,
+                markerfacecolor="none",
                 label=label,
             )
             if seeds > 1:
@@ -251,9 +268,11 @@ def _sweep(dataset: str, name: str, groups: Sequence[Group], folder: Path) -> Fi
     numbers = [numeric(g.value(name)) for g in groups]
     positive = [n for n in numbers if n is not None and n > 0]
     log = name == "lr" or (len(positive) == len(numbers) and max(positive) / min(positive) > 100)
+    styles = _styles([members[0] for members in lines.values()])
     for ax, metric in zip(axes, ("fwd", "bwd", "total"), strict=True):
         for index, (label, members) in enumerate(lines.items()):
             method = members[0].value("method")
+            linestyle, symbol = styles[index]
             points = []
             for group in members:
                 stat = aggregate(trial.best().get(metric) for trial in group.trials)
@@ -278,7 +297,9 @@ def _sweep(dataset: str, name: str, groups: Sequence[Group], folder: Path) -> Fi
                     [p[1] for p in points],
                     yerr=[p[2] for p in points],
                     color=colour(method),
-                    marker=MARKERS[index % len(MARKERS)],
+                    linestyle=linestyle,
+                    marker=symbol,
+                    markerfacecolor="none",
                     capsize=3,
                     label=label,
                 )
