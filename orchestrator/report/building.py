@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator.report.csv_rows import write_csv
 from orchestrator.report.document import Report
@@ -164,10 +165,8 @@ def build_report(request: ReportRequest, console: Console) -> Path:
     for table in tables:
         print_table(table, console)
     _log_artifacts(client, selection, out, written, console)
-    console.print(
-        f"report written to [bold]{out}[/] ({', '.join(p.name for p in written[len(figures) :])},"
-        f" {len(figures)} figures)"
-    )
+    files = ", ".join(path.name for path in written[len(figures) :])
+    console.print(f"report written to [bold]{escape(str(out))}[/] ({files}, {len(figures)} figures)")
     return out
 
 
@@ -187,6 +186,9 @@ def _log_artifacts(
         try:
             for path in written:
                 folder = path.parent.relative_to(out).as_posix()
-                client.log_artifact(parent.info.run_id, str(path), f"{ARTIFACT_PATH}/{folder}".rstrip("/."))
+                artifact_path = ARTIFACT_PATH if folder == "." else f"{ARTIFACT_PATH}/{folder}"
+                client.log_artifact(parent.info.run_id, str(path), artifact_path)
         except Exception as exc:  # the files are written; a read-only artifact store is not fatal
-            console.print(f"[yellow]could not log the report on run {parent.info.run_id}: {exc}[/]")
+            console.print(
+                f"[yellow]could not log the report on run {parent.info.run_id}: {escape(str(exc))}[/]"
+            )
