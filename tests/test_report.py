@@ -354,6 +354,7 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) ->
     ("args", "message"),
     [
         (["--tracking-uri", "sqlite:///{tmp}/absent.db"], "no MLflow tracking store at"),
+        (["--tracking-uri", "http://127.0.0.1:9"], "cannot reach the MLflow server at http://127.0.0.1:9"),
         (["no-such-sweep"], "no sweep or run 'no-such-sweep'"),
         (["0123456789abcdef0123456789abcdef"], "no sweep or run '0123456789abcdef0123456789abcdef'"),
         (["seeds", "--filter", "method=dllm"], "no runs match --filter method=dllm"),
