@@ -19,7 +19,14 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from orchestrator.report.grouping import Group, aggregate, display_value, numeric, varying_fields  # noqa: E402
+from orchestrator.report.grouping import (  # noqa: E402
+    Group,
+    aggregate,
+    display_value,
+    numeric,
+    varies_within_method,
+    varying_fields,
+)
 from orchestrator.report.tables import dataset_of, swept_fields  # noqa: E402
 from orchestrator.report.trials import Trial  # noqa: E402
 
@@ -73,14 +80,8 @@ def draw_figures(groups: Sequence[Group], folder: Path) -> list[FigureFile]:
 def distinguishing_fields(groups: Sequence[Group], exclude: Sequence[str] = ()) -> list[str]:
     """What a legend must name besides the method: fields with two values within one method
     (an lr that only differs between methods, with the method's model, says nothing new)."""
-    fields = []
-    for name in varying_fields(groups, exclude=("dataset", "method", "paraphrase", *exclude)):
-        per_method: dict[str, set[str]] = {}
-        for group in groups:
-            per_method.setdefault(group.value("method"), set()).add(group.value(name))
-        if any(len(values) > 1 for values in per_method.values()):
-            fields.append(name)
-    return fields
+    candidates = varying_fields(groups, exclude=("dataset", "method", "paraphrase", *exclude))
+    return [name for name in candidates if varies_within_method(groups, name)]
 
 
 def _legend_label(group: Group, fields: Sequence[str]) -> str:

@@ -103,6 +103,14 @@ def varying_fields(groups: Sequence[Group], exclude: Iterable[str] = ()) -> list
     return [name for name in names if len({group.value(name) for group in groups}) > 1]
 
 
+def varies_within_method(groups: Sequence[Group], name: str) -> bool:
+    """Whether some method has two values of `name`: a variable of the sweep, not of the method."""
+    per_method: dict[str, set[str]] = {}
+    for group in groups:
+        per_method.setdefault(group.value("method"), set()).add(group.value(name))
+    return any(len(values) > 1 for values in per_method.values())
+
+
 def display_value(name: str, value: str) -> str:
     """A param as a reader wants it: `U(0.05, 0.95)` for a sampled mask ratio, a model's folder name."""
     if name == "mask_ratio" and "," in value:

@@ -16,6 +16,7 @@ from orchestrator.report.grouping import (
     aggregate,
     display_value,
     numeric,
+    varies_within_method,
     varying_fields,
 )
 from orchestrator.report.trials import SUMMARY, Trial
@@ -145,14 +146,7 @@ def fit_cell(fits: Sequence[Fit], attribute: str, spec: str, std_spec: str | Non
 def swept_fields(groups: Sequence[Group]) -> list[str]:
     """Fields that take two or more values within one method: the sweep's own variables."""
     candidates = varying_fields(groups, exclude=(*NOT_SWEPT, "seed"))
-    swept = []
-    for name in candidates:
-        per_method: dict[str, set[str]] = {}
-        for group in groups:
-            per_method.setdefault(group.value("method"), set()).add(group.value(name))
-        if any(len(values) > 1 for values in per_method.values()):
-            swept.append(name)
-    return swept
+    return [name for name in candidates if varies_within_method(groups, name)]
 
 
 def sweep_order(name: str, group: Group) -> tuple:
