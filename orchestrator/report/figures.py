@@ -32,7 +32,8 @@ from orchestrator.report.trials import Trial  # noqa: E402
 
 METHOD_COLOURS = {"ar": "#1f77b4", "masked": "#d62728", "masked-random": "#7f7f7f", "dllm": "#2ca02c"}
 OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e")
-LINESTYLES = ("-", "--", ":", "-.")
+# Variants of one method (e.g. its lr or mask-ratio values) differ by line style: eight distinct ones.
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 3, 1, 3)))
 MARKERS = ("o", "s", "^", "D", "v", "P")
 METHOD_MARKERS = {"ar": "o", "masked": "s", "masked-random": "D", "dllm": "^"}
 """Hollow and fixed per method, so lines lying on top of each other still show every method."""
