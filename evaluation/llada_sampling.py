@@ -1,9 +1,11 @@
 """Answering questions with a masked diffusion LM: LLaDA-style block-wise sampling (any rank, any device).
 
-Written from the paper's description of LLaDA's sampler with `low_confidence` remasking at
-temperature 0: the answer region starts as `gen_length` mask tokens after the prompt and is filled
-one block at a time; each step runs the model on the whole sequence and commits the still-masked
-positions of the current block whose argmax prediction is most confident.
+LLaDA's reference `generate` with `low_confidence` remasking at temperature 0: the answer region
+starts as `gen_length` mask tokens after the prompt and is filled one block at a time; each step
+runs the model on the whole sequence and commits the argmax prediction at the still-masked positions
+whose prediction is most confident. As in the reference, the argmax may be the mask token itself:
+committing it leaves the position masked, and every masked position up to the current block's end
+(earlier blocks included) competes again at the next step.
 """
 
 from __future__ import annotations
@@ -41,24 +43,24 @@ def _commit_step(
     model: torch.nn.Module,
     tokens: torch.Tensor,
     attention_mask: torch.Tensor,
-    block: slice,
-    masked: torch.Tensor,
+    start: int,
+    end: int,
     mask_id: int,
     k: int,
 ) -> None:
-    """Fill the k most confident still-`masked` positions of `block`, per row, in place."""
-    # Only the current block's logits are needed: slicing first keeps the softmax's memory small.
-    logits = model(input_ids=tokens, attention_mask=attention_mask).logits[:, block].float()
-    probs = torch.softmax(logits, dim=-1)
-    # The mask token is never a prediction: committing it would leave a hole in the answer.
-    logits[..., mask_id] = float("-inf")
-    predicted = logits.argmax(dim=-1)
-    confidence = probs.gather(-1, predicted.unsqueeze(-1)).squeeze(-1)
-    confidence = confidence.masked_fill(~masked, float("-inf"))
+    """Commit the argmax at the k most confident masked positions in [start, end), per row, in place."""
+    # Candidates: every masked answer position before `end`. Logits are taken from the first
+    # column any row still has masked (the current block's start unless a mask is left over from
+    # an earlier block), which keeps the softmax's memory small.
+    first = start + int((tokens[:, start:end] == mask_id).any(dim=0).nonzero()[0])
+    logits = model(input_ids=tokens, attention_mask=attention_mask).logits[:, first:end].float()
+    window = tokens[:, first:end]  # a view: writing to it fills `tokens`
+    predicted = logits.argmax(dim=-1)  # the mask token included, as in the reference
+    confidence = torch.softmax(logits, dim=-1).gather(-1, predicted.unsqueeze(-1)).squeeze(-1)
+    confidence = confidence.masked_fill(window != mask_id, float("-inf"))
     chosen = confidence.topk(k, dim=-1).indices
     rows = torch.arange(tokens.shape[0], device=tokens.device).unsqueeze(-1)
-    tokens[:, block][rows, chosen] = predicted[rows, chosen]
-    masked[rows, chosen] = False
+    window[rows, chosen] = predicted[rows, chosen]
 
 
 def sample_answer_regions(
@@ -78,11 +80,9 @@ def sample_answer_regions(
     start = tokens.shape[1] - gen_length
     with torch.no_grad():  # not inference_mode: see answer_greedy (training may resume afterwards)
         for block_start in range(start, tokens.shape[1], block_length):
-            block = slice(block_start, block_start + block_length)
-            masked = torch.ones((tokens.shape[0], block_length), dtype=torch.bool, device=device)
             for k in schedule:
                 if k:
-                    _commit_step(model, tokens, attention_mask, block, masked, mask_id, k)
+                    _commit_step(model, tokens, attention_mask, start, block_start + block_length, mask_id, k)
     return tokens[:, start:].tolist()
 
 

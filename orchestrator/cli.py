@@ -7,7 +7,6 @@ import sys
 
 import typer
 from rich.console import Console
-from transformers.utils import logging as transformers_logging
 
 from orchestrator.bench_cli import bench_app
 from orchestrator.data_cli import data_app
@@ -30,8 +29,9 @@ err_console = Console(stderr=True)
 
 def main() -> None:
     """Entry point: user mistakes end in one red line and exit code 2, not a traceback."""
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
+    # Read by transformers and huggingface_hub when (and only if) a command imports them.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app()
     except InputError as exc:

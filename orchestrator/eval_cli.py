@@ -9,29 +9,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from evaluation.greedy_decoding import answer_greedy
-from evaluation.llada_sampling import answer_llada, commit_schedule
-from evaluation.scoring import rouge1_recall, summarize
-from orchestrator.trial import check_model
+from evaluation.scoring import SCORINGS
+from orchestrator import options
 from training.errors import InputError
 from training.knowledge import load_knowledge_set
-from training.methods import resolve_mask_id
 
 console = Console()
-SAMPLERS = ("auto", "ar", "llada")
-DTYPES = {"auto": "auto", "bf16": torch.bfloat16, "fp32": torch.float32}
-
-
-def is_bidirectional(config: object) -> bool:
-    """LLaDA, or a Llama whose config turns causal attention off (mft's tiny dLLM)."""
-    return getattr(config, "is_causal", True) is False or getattr(config, "model_type", "") == "llada"
+SAMPLERS = ("auto", "ar", "llada")  # evaluation.answering.SAMPLERS, without importing torch here
+DTYPES = ("auto", "bf16", "fp32")
+SCORING_HELP = (
+    "ROUGE-1 recall rule: authors (default: the authors' code, which computed the paper's Table 3;"
+    " case-sensitive, each distinct answer word once) or rouge-score (case-folded, repeats counted)."
+)
 
 
 def evaluate_model(
@@ -47,9 +41,13 @@ def evaluate_model(
     mask_token: str = typer.Option(None, help="LLaDA mask token or id [default: the model's own]."),
     dtype: str = typer.Option("auto", help="auto (as saved), bf16 or fp32."),
     trust_remote_code: bool = typer.Option(False, help="Allow the model's own code (LLaDA needs it)."),
-    data_dir: Path = typer.Option(None, help="Dataset folder [default: $MFT_DATA_DIR or the user cache]."),
+    data_dir: Path = options.DATA_DIR,
+    scoring: str = typer.Option("authors", help=SCORING_HELP),
 ) -> None:
     """Answer a knowledge set's questions with a model and score them per category (ROUGE-1 recall).
+
+    Scoring defaults to the authors' rule (case-sensitive, each distinct answer word once), with which
+    the paper's Table 3 was computed; --scoring rouge-score gives the case-folded rouge-score rule.
 
     Example: mft eval --model ./tiny --dataset namedesc --limit 40 --out gen.jsonl
     """
@@ -57,13 +55,30 @@ def evaluate_model(
         raise InputError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if scoring not in SCORINGS:
+        raise InputError(f"--scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from evaluation.answering import Decoding, answer_questions, uses_llada
+    from evaluation.llada_sampling import commit_schedule
+    from evaluation.scoring import rouge1_recall, summarize
+    from orchestrator.trial import check_model
+    from training.methods import resolve_mask_id
+
     check_model(model)
     knowledge = load_knowledge_set(dataset, data_dir=data_dir)
     items = knowledge.questions[:limit]
     config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
-    use_llada = sampler == "llada" or (sampler == "auto" and is_bidirectional(config))
+    use_llada = uses_llada(sampler, config)
     tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
-    mask_id = resolve_mask_id(tokenizer, mask_token) if use_llada else None
+    decoding = Decoding(
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        mask_id=resolve_mask_id(tokenizer, mask_token) if use_llada else None,
+        block_length=block_length,
+        steps=steps,
+    )
     if use_llada:
         try:
             commit_schedule(max_new_tokens, block_length, steps)
@@ -73,7 +88,9 @@ def evaluate_model(
             ) from exc
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net = AutoModelForCausalLM.from_pretrained(
-        model, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code
+        model,
+        dtype={"bf16": torch.bfloat16, "fp32": torch.float32}.get(dtype, "auto"),
+        trust_remote_code=trust_remote_code,
     )
     net.to(device).eval()
 
@@ -81,28 +98,8 @@ def evaluate_model(
     with _progress() as progress:
         task = progress.add_task("answering", total=len(questions))
         advance = lambda n: progress.advance(task, n)  # noqa: E731
-        if use_llada:
-            predictions = answer_llada(
-                net,
-                tokenizer,
-                questions,
-                mask_id=mask_id,
-                gen_length=max_new_tokens,
-                block_length=block_length,
-                steps=steps,
-                batch_size=batch_size,
-                on_batch=advance,
-            )
-        else:
-            predictions = answer_greedy(
-                net,
-                tokenizer,
-                questions,
-                batch_size=batch_size,
-                max_new_tokens=max_new_tokens,
-                on_batch=advance,
-            )
-    scores = [rouge1_recall(p, item.answers) for p, item in zip(predictions, items, strict=True)]
+        predictions = answer_questions(net, tokenizer, questions, decoding, on_batch=advance)
+    scores = [rouge1_recall(p, item.answers, scoring) for p, item in zip(predictions, items, strict=True)]
     metrics = summarize(items, scores)
     out = out or Path(f"generations-{knowledge.name}.jsonl")
     with out.open("w", encoding="utf-8") as handle:
@@ -116,7 +113,7 @@ def evaluate_model(
             }
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     _print_metrics(
-        metrics, f"{knowledge.name}: {len(items)} questions, {'llada' if use_llada else 'ar'} sampler"
+        metrics, f"{knowledge.name}: {len(items)} questions, {decoding.sampler} sampler, {scoring} scoring"
     )
     console.print(f"generations written to {out}")
 

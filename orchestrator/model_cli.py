@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from orchestrator.tiny_models import ARCHS, build_tiny_model, read_corpus
 from training.errors import InputError
 
 model_app = typer.Typer(help="Models: build tiny ones for CPU experiments and tests.", no_args_is_help=True)
@@ -29,10 +28,13 @@ def tiny(
 
     Example: mft model tiny --out ./tiny --corpus ~/.cache/mft/datasets/ND_train_no_paraphrase.json
     """
+    from orchestrator.tiny_models import ARCHS, build_tiny_model, read_corpus
+
     if arch not in ARCHS:
         raise InputError(f"--arch must be one of {', '.join(ARCHS)}, got {arch!r}")
     if hidden_size % heads:
         raise InputError(f"--hidden-size ({hidden_size}) must be a multiple of --heads ({heads})")
+
     texts = read_corpus(corpus or [])
     build_tiny_model(
         out,

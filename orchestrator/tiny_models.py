@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -20,7 +21,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from training.errors import InputError
 
 Arch = Literal["causal", "bidirectional"]
-ARCHS: tuple[str, ...] = ("causal", "bidirectional")
+ARCHS: tuple[str, ...] = typing.get_args(Arch)
 
 BOS, EOS, PAD, MASK = "<|begin_of_text|>", "<|end_of_text|>", "<|pad|>", "<|mask|>"
 HEADER_START, HEADER_END, END_OF_TURN = "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"

@@ -8,33 +8,24 @@ new controller) continues its curves instead of duplicating them.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param, Run, RunStatus
 from mlflow.tracking import MlflowClient
 from ray.train import Checkpoint, UserCallback
+from rich.console import Console
+from rich.table import Table
 
 from training.config import TrialConfig
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 TRIAL_ID_TAG = "mft.trial_id"
 BEST_CHECKPOINT_TAG = "mft.best_checkpoint"
 STORAGE_TAG = "mft.storage"
 RESUMED_TAG = "mft.resumed_from_step"
 # Keys of a worker report that are bookkeeping, not metrics.
 NON_METRIC_KEYS = {"step", "epoch", "history", "generations", "resumed_from_step"}
-
-
-def resolve_tracking_uri(uri: str | None) -> str:
-    """--tracking-uri, else $MLFLOW_TRACKING_URI, else sqlite in the working directory (absolute,
-    so Ray processes started elsewhere write to the same file)."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
-    return uri
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:
@@ -59,6 +50,14 @@ def flatten_params(config: TrialConfig) -> dict[str, str]:
     return params
 
 
+def find_trial_run(client: MlflowClient, experiment_id: str, trial_id: str) -> Run | None:
+    """The run tagged with `trial_id`, if any: a resumed trial logs into its first run."""
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{TRIAL_ID_TAG}` = '{trial_id}'", max_results=1
+    )
+    return found[0] if found else None
+
+
 def start_trial_run(
     client: MlflowClient,
     experiment_id: str,
@@ -68,13 +67,10 @@ def start_trial_run(
     tags: dict[str, str],
 ) -> str:
     """Create the trial's run (or find it again by trial id) and log its params; returns the run id."""
-    found = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{TRIAL_ID_TAG}` = '{trial_id}'", max_results=1
-    )
-    if found:
-        run_id = found[0].info.run_id
-        client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
-        return run_id
+    found = find_trial_run(client, experiment_id, trial_id)
+    if found is not None:
+        client.update_run(found.info.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        return found.info.run_id
     run = client.create_run(experiment_id, run_name=name, tags={TRIAL_ID_TAG: trial_id, **tags})
     params = flatten_params(config)
     client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
@@ -151,4 +147,27 @@ class MlflowTrialCallback(UserCallback):
             if key.startswith("acc/"):
                 logged.append(Metric("best/acc_" + key.removeprefix("acc/"), float(value), now, step))
         if checkpoint is not None:
-            client.set_tag(self.run_id, BEST_CHECKPOINT_TAG, checkpoint.path)
+            client.set_tag(self.run_id, BEST_CHECKPOINT_TAG, checkpoint_location(checkpoint))
+
+
+def print_best(client: MlflowClient, run_id: str, console: Console) -> None:
+    """The best checkpoint's accuracies, per category, as logged."""
+    run = client.get_run(run_id)
+    best = {k.removeprefix("best/acc_"): v for k, v in run.data.metrics.items() if k.startswith("best/acc_")}
+    table = Table(title=f"best checkpoint: step {run.data.metrics.get('best/step', 0):g}")
+    for key in best:
+        table.add_column(key, justify="right")
+    table.add_row(*(f"{value:.3f}" for value in best.values()))
+    console.print(table)
+    console.print(f"status {run.info.status}; export with: mft export {run_id} --out DIR")
+
+
+def checkpoint_location(checkpoint: Checkpoint) -> str:
+    """Where a checkpoint lives, as `mft export` can open it: a local path, or a URI for a bucket.
+
+    Ray gives the path inside its storage filesystem; pyarrow names GCS "gcs", URIs say "gs".
+    """
+    kind = checkpoint.filesystem.type_name
+    if kind == "local":
+        return checkpoint.path
+    return f"{ {'gcs': 'gs'}.get(kind, kind) }://{checkpoint.path}"

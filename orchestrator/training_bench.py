@@ -1,17 +1,21 @@
 """What `mft bench training` measures (driver side, one process plus the Ray trials it launches).
 
-Training speed is `train_step`'s own `train/tokens_per_s` in every setting: non-padding tokens of
-the global batch per second of one optimizer step, median over the steps after the first
-WARMUP_STEPS. Settings: a bare loop in this process (no Ray, no FSDP), then real `run_trial` runs
-with 1 and with W workers at the same global batch, logged into a throwaway MLflow store.
-Evaluation speed is each trial's `eval/seconds` (ranks answer interleaved shards of the
-questions), mean over its checkpoints at epoch 0 and at the end.
+Training speed, in every setting: non-padding tokens of the global batch per second of one
+optimizer step, median over the steps after the first WARMUP_STEPS (trials report every step
+here, so their `train/tokens_per_s` window is one step). Settings: a bare loop in this process
+(no Ray, no FSDP), then real `run_trial` runs with 1 and with W workers at the same global batch,
+logged into a throwaway MLflow store. Evaluation speed is each trial's `eval/seconds` (ranks
+answer interleaved shards of the questions), mean over its checkpoints at epoch 0 and at the end.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
 import statistics
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +28,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from mlflow.tracking import MlflowClient
+from rich.console import Console
+from rich.table import Table
 from torch import nn
 from torch.utils.data import DataLoader
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_constant_schedule_with_warmup
@@ -32,8 +38,8 @@ from orchestrator.tracking import ensure_experiment, start_trial_run
 from orchestrator.trial import check_resources, connect_ray, preflight, run_trial
 from training.config import TrialConfig
 from training.errors import InputError
-from training.loop import build_optimizer, to_device, train_step
-from training.methods import collate, get_method
+from training.loop import build_optimizer, draw_mask_ratio, mask_ratio_generator, to_device, train_step
+from training.methods import build_method, collate
 
 WARMUP_STEPS = 2  # the first steps pay for allocations and kernel choice: not throughput
 EXPERIMENT = "mft-bench"
@@ -106,7 +112,7 @@ def bare_loop_tokens_per_s(config: TrialConfig, steps: int | None = None) -> Loo
     device = torch.device("cuda" if config.gpus_per_worker > 0 else "cpu")
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
-    method = get_method(config.method, mask_id=checked.mask_id, vocab_size=len(tokenizer))
+    method = build_method(config.method, tokenizer, config.mask_token)
     examples = [method.encode(tokenizer, text) for text in checked.knowledge.documents]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     loader = DataLoader(
@@ -125,16 +131,19 @@ def bare_loop_tokens_per_s(config: TrialConfig, steps: int | None = None) -> Loo
     total = steps or config.epochs * len(loader)
     scheduler = get_constant_schedule_with_warmup(optimizer, round(config.warmup_ratio * total))
     generator = torch.Generator().manual_seed(config.seed)
+    mask_ratios = mask_ratio_generator(config.seed)
     batches = (batch for _ in count() for batch in loader)  # epoch after epoch, reshuffled
+    tokens_per_s, losses = [], []
     with single_process_group(device):
-        history = [
-            train_step(model, method, to_device(batch, device), optimizer, scheduler, config, generator)
-            for batch in islice(batches, total)
-        ]
-    return LoopFigures(
-        steady_median([metrics["train/tokens_per_s"] for metrics in history]),
-        tuple(metrics["train/loss"] for metrics in history),
-    )
+        for batch in islice(batches, total):
+            start = time.perf_counter()
+            on_device = to_device(batch, device)
+            t = draw_mask_ratio(config, mask_ratios)
+            values = train_step(model, method, on_device, optimizer, scheduler, config, generator, t)
+            loss, tokens = values.tolist()
+            tokens_per_s.append(tokens / (time.perf_counter() - start))  # tolist() waited for the device
+            losses.append(loss)
+    return LoopFigures(steady_median(tokens_per_s), tuple(losses))
 
 
 def training_flops_per_token(config: TrialConfig) -> float:
@@ -195,6 +204,7 @@ def trial_figures(config: TrialConfig, client: MlflowClient, storage: Path) -> t
 def measure_training(config: TrialConfig, progress: Callable[[str], None]) -> list[Figures]:
     """Bare loop, 1-worker trial, W-worker trial (W > 1), all at the global batch of `config`."""
     check_steps(config, len(preflight(config).knowledge.documents))
+    config = config.replace(log_every=1)  # one report per step: per-step throughput
     single = config.replace(workers=1, batch_size=config.global_batch_size)
     # The bare loop runs before Ray starts, so Ray's start-up and idle processes cannot slow it.
     progress("bare loop: one process, no Ray, no FSDP")
@@ -218,3 +228,63 @@ def measure_training(config: TrialConfig, progress: Callable[[str], None]) -> li
                 )
             )
     return rows
+
+
+def render_training(
+    rows: list[Figures], title: str, flops_per_token: float | None = None, peak_per_gpu: float | None = None
+) -> Table:
+    """One row per setup; tokens/s relative to the bare loop, eval speed relative to 1 worker;
+    MFU where the GPU's peak is known (tokens/s x FLOPs per token / (GPUs x peak))."""
+    table = Table(title=title)
+    columns = (
+        "setup",
+        "workers",
+        "batch/worker",
+        "tokens/s",
+        "vs bare loop",
+        "MFU",
+        "eval s/checkpoint",
+        "eval speed-up",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "setup" else "right")
+    bare = rows[0].tokens_per_s
+    single_eval = next(row.eval_seconds for row in rows if row.eval_seconds is not None)
+    for row in rows:
+        evaluated = row.eval_seconds is not None
+        known = flops_per_token is not None and peak_per_gpu is not None and row.gpus > 0
+        mfu = f"{row.tokens_per_s * flops_per_token / (row.gpus * peak_per_gpu):.1%}" if known else "-"
+        table.add_row(
+            row.setup,
+            str(row.workers),
+            str(row.batch_size),
+            f"{row.tokens_per_s:.0f}",
+            f"{row.tokens_per_s / bare:.2f}x",
+            mfu,
+            f"{row.eval_seconds:.2f}" if evaluated else "-",
+            f"{single_eval / row.eval_seconds:.2f}x" if evaluated else "-",
+        )
+    return table
+
+
+def print_setting(
+    config: TrialConfig, flops_per_token: float, peak_per_gpu: float | None, console: Console
+) -> None:
+    """What the figures depend on: the command, the cores and threads, and how they were taken."""
+    per_worker = f"{config.gpus_per_worker:g} GPU" if config.gpus_per_worker > 0 else "1 CPU"
+    peak = f"{peak_per_gpu / 1e12:g} TFLOP/s per GPU" if peak_per_gpu else "no known GPU peak (--peak-tflops)"
+    lines = (
+        f"command: {shlex.join(['mft', *sys.argv[1:]])}",
+        f"cores: {os.cpu_count()}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')};"
+        f" torch threads in the bare loop: {torch.get_num_threads()}; Ray workers: {per_worker} each,"
+        " with as many torch threads as OMP_NUM_THREADS, which Ray sets to their CPUs (min 1) when unset",
+        "bare loop: this process, plain from_pretrained model, no Ray, no FSDP"
+        + (", bf16 autocast" if config.precision == "bf16" else ""),
+        f"tokens/s: non-padding tokens of the global batch per second of an optimizer step, median after"
+        f" {WARMUP_STEPS} warm-up steps; eval: mean `eval/seconds` at epochs 0 and {config.epochs},"
+        f" {config.eval_limit} questions",
+        f"MFU: {flops_per_token / 6:.3g} parameters in matrix products x 6 FLOPs per token (attention"
+        f" scores left out), over {peak}",
+    )
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)

@@ -1,7 +1,7 @@
 """Launching one trial (driver side): preflight checks, Ray, the TorchTrainer, the MLflow run.
 
-`run_trial` is the Train driver function; `mft train` calls it directly and a sweep's Tune
-trainable calls it once per trial, so both log into the same kind of MLflow run.
+`run_trial` is the Train driver function; `mft train` calls it through `launch_trial` and a
+sweep's Tune trainable calls it once per trial, so both log into the same kind of MLflow run.
 """
 
 from __future__ import annotations
@@ -17,14 +17,26 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, UserCallback
 from ray.train.torch import TorchConfig, TorchTrainer
+from rich.console import Console
 from transformers import AutoConfig, AutoTokenizer
 
-from orchestrator.tracking import MlflowTrialCallback
+from evaluation.answering import is_bidirectional
+from orchestrator.progress import live_trials
+from orchestrator.tracking import (
+    STORAGE_TAG,
+    MlflowTrialCallback,
+    ensure_experiment,
+    find_trial_run,
+    print_best,
+    start_trial_run,
+)
+from orchestrator.trial_settings import trial_id, trial_name
 from training.config import TrialConfig
 from training.errors import InputError
 from training.knowledge import KnowledgeSet, load_knowledge_set
 from training.loop import train_fn_per_worker
-from training.methods import get_method, resolve_mask_id
+from training.method_registry import method_info
+from training.methods import build_method
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Passed to every Ray worker so remote nodes find the same models, data and credentials.
@@ -36,7 +48,6 @@ QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "err
 @dataclass(frozen=True)
 class Preflight:
     knowledge: KnowledgeSet
-    mask_id: int | None
 
 
 def check_model(model: str) -> None:
@@ -57,17 +68,16 @@ def preflight(config: TrialConfig) -> Preflight:
         model_config = AutoConfig.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from exc
-    mask_id = resolve_mask_id(tokenizer, config.mask_token) if config.method != "ar" else None
-    method = get_method(config.method, mask_id=mask_id, vocab_size=len(tokenizer))
-    bidirectional = getattr(model_config, "is_causal", True) is False or model_config.model_type == "llada"
-    if method.bidirectional and not bidirectional:
+    info = method_info(config.method)
+    build_method(config.method, tokenizer, config.mask_token)  # refuses a missing mask token
+    if info.bidirectional and not is_bidirectional(model_config):
         raise InputError(
             f"method {config.method} needs a bidirectional model (LLaDA, or"
             f" `mft model tiny --arch bidirectional`); {config.model} is causal"
         )
-    if method.bidirectional and config.max_new_tokens % config.block_length:
+    if info.bidirectional and config.max_new_tokens % config.block_length:
         raise InputError("--max-new-tokens must be a multiple of --block-length for the LLaDA sampler")
-    return Preflight(knowledge, mask_id)
+    return Preflight(knowledge)
 
 
 def connect_ray(address: str | None) -> None:
@@ -148,3 +158,45 @@ def run_trial(
         raise
     finally:
         client.set_terminated(config.run_id, status=RunStatus.to_string(status))
+
+
+def launch_trial(
+    config: TrialConfig,
+    *,
+    tracking_uri: str,
+    experiment: str | None,
+    storage: str,
+    address: str | None,
+    console: Console,
+    gpus_if_any: bool = False,
+) -> str:
+    """`mft train`: check, create (or find again) the trial's MLflow run, fit it with a live view.
+
+    `gpus_if_any`: one GPU per worker when the cluster has enough, else CPU workers.
+    The run is found again by the trial id (configuration + storage): rerunning the same command
+    after a crash continues the run from its checkpoints; rerunning a finished one shows its result.
+    """
+    checked = preflight(config)
+    client = MlflowClient(tracking_uri)
+    experiment_id = ensure_experiment(client, experiment or f"mft-{checked.knowledge.name}")
+    name, key = trial_name(config), trial_id(config, storage)
+    found = find_trial_run(client, experiment_id, key)
+    if found is not None and found.info.status == "FINISHED":
+        console.print(
+            f"this trial already finished in MLflow run {found.info.run_id}; change --seed or --storage"
+            " to train it again"
+        )
+        print_best(client, found.info.run_id, console)
+        return found.info.run_id
+    connect_ray(address)
+    if gpus_if_any and ray.cluster_resources().get("GPU", 0) >= config.workers:
+        config = config.replace(gpus_per_worker=1.0)
+    check_resources(config)
+    run_id = start_trial_run(client, experiment_id, config, name, trial_id=key, tags={STORAGE_TAG: storage})
+    config = config.replace(run_id=run_id)
+    verb = "continuing" if found is not None else "trial"
+    console.print(f"[bold]{verb}[/] {name}  [dim]MLflow run {run_id} at {tracking_uri}[/]")
+    with live_trials(client, {run_id: name}, console):
+        run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
+    print_best(client, run_id, console)
+    return run_id

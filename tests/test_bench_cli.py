@@ -10,8 +10,12 @@ from pathlib import Path
 from rich.console import Console
 from transformers import AutoModelForCausalLM
 
-from orchestrator.bench_cli import render_training
-from orchestrator.training_bench import Figures, bare_loop_tokens_per_s, training_flops_per_token
+from orchestrator.training_bench import (
+    Figures,
+    bare_loop_tokens_per_s,
+    render_training,
+    training_flops_per_token,
+)
 from training.config import TrialConfig
 
 

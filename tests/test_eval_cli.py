@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from evaluation.scoring import rouge1_recall
+from training.knowledge import load_questions
 
 
 def test_eval_writes_every_generation_and_prints_matching_accuracies(
@@ -22,6 +25,32 @@ def test_eval_writes_every_generation_and_prints_matching_accuracies(
     for row in rows:
         assert row["score"] == rouge1_recall(row["prediction"], row["answer"])
     assert "ar sampler" in result.out and "N2D-fwd" in result.out and "total" in result.out
+    assert "authors scoring" in result.out
+
+
+def test_scoring_flag_picks_the_rule(
+    mft, tiny_causal: Path, paper_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in "model" that answers with the lower-cased reference: the two rules disagree on it."""
+
+    def lower_cased_answers(model, tokenizer, questions, **kwargs) -> list[str]:
+        return [answers[question].lower() for question in questions]
+
+    items = load_questions("namedesc", paper_data_dir)[:12]
+    answers = {item.question: item.answers[0] for item in items}
+    monkeypatch.setattr("evaluation.answering.answer_greedy", lower_cased_answers)
+    args = ["--data-dir", str(paper_data_dir), "--limit", "12", "--dataset", "namedesc"]
+    scores = {}
+    for scoring in ("authors", "rouge-score"):
+        out = tmp_path / f"{scoring}.jsonl"
+        result = mft("eval", "--model", str(tiny_causal), *args, "--scoring", scoring, "--out", str(out))
+        assert result.code == 0, result.err
+        assert f"{scoring} scoring" in result.out
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert all(row["score"] == rouge1_recall(row["prediction"], row["answer"], scoring) for row in rows)
+        scores[scoring] = [row["score"] for row in rows]
+    assert all(score == 1.0 for score in scores["rouge-score"])  # case-folded
+    assert sum(scores["authors"]) < 12  # case-sensitive: "journey" is not "Journey"
 
 
 def test_bidirectional_models_are_answered_with_the_llada_sampler(
@@ -41,6 +70,7 @@ def test_bad_sampler_settings_are_one_line(mft, tiny_bidirectional: Path, paper_
         (["--sampler", "beam"], "--sampler must be one of"),
         (["--max-new-tokens", "8", "--steps", "3"], "--steps"),
         (["--max-new-tokens", "10"], "multiple of block_length"),
+        (["--scoring", "bleu"], "--scoring must be one of authors, rouge-score"),
     ):
         result = mft(*base, *extra)
         assert result.code == 2, extra

@@ -12,9 +12,18 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 
 from evaluation.prompting import encode_plain, has_llama3_headers
 from orchestrator.tiny_models import build_tokenizer
-from training.config import METHOD_NAMES
 from training.errors import InputError
-from training.methods import IGNORE, METHODS, Batch, Example, collate, get_method, resolve_mask_id
+from training.method_registry import method_info, method_names
+from training.methods import (
+    IGNORE,
+    Batch,
+    DiffusionFineTuning,
+    Example,
+    build_method,
+    collate,
+    ordinary_token_ids,
+    resolve_mask_id,
+)
 
 DOC = "Daphne Barrington is the director of A Journey Through Time."
 OTHER = "She was born in the city."
@@ -59,8 +68,8 @@ def is_contiguous(flags: tuple[bool, ...]) -> bool:
     return hits == list(range(hits[0], hits[-1] + 1))
 
 
-def method(name: str, tokenizer: PreTrainedTokenizerFast, vocab_size: int | None = None):
-    return get_method(name, tokenizer.mask_token_id, vocab_size or len(tokenizer))
+def method(name: str, tokenizer: PreTrainedTokenizerFast):
+    return build_method(name, tokenizer)
 
 
 def many_documents(tokenizer: PreTrainedTokenizerFast, name: str, count: int) -> Batch:
@@ -98,7 +107,7 @@ def test_masked_uses_the_chat_template_without_llama3_headers(
     chatml_tokenizer: PreTrainedTokenizerFast,
 ) -> None:
     assert not has_llama3_headers(chatml_tokenizer)
-    example = get_method("masked", 0, len(chatml_tokenizer)).encode(chatml_tokenizer, DOC)
+    example = build_method("masked", chatml_tokenizer, 0).encode(chatml_tokenizer, DOC)
     assert chatml_tokenizer.decode(example.input_ids) == (
         f"<|im_start|>user\n{DOC}\nReturn the recovered masked passage.<|im_end|>\n"
         f"<|im_start|>assistant\nHere is the recovered text:\n\n{DOC}<|im_end|>\n"
@@ -152,12 +161,25 @@ def test_masked_random_replaces_every_document_token_and_nothing_else(
 ) -> None:
     batch = many_documents(tokenizer, "masked-random", count=4)
     original = batch.input_ids.clone()
-    vocab_size = 10**6  # so large that a random id equal to the original token has ~no chance
-    control = method("masked-random", tokenizer, vocab_size=vocab_size)
+    control = method("masked-random", tokenizer)
+    control.random_ids = torch.arange(10**3, 10**6)  # disjoint from the real ids: every replaced token shows
     out = control.corrupt(batch, 0.0, torch.Generator().manual_seed(0))  # t plays no part
     assert torch.equal(out.input_ids != original, batch.maskable)
-    assert out.input_ids.max() < vocab_size and out.input_ids.min() >= 0
+    assert out.input_ids[batch.maskable].min() >= 10**3 and out.input_ids.max() < 10**6
     assert torch.equal(out.labels, batch.labels) and torch.equal(batch.input_ids, original)
+
+
+def test_masked_random_never_draws_a_special_or_added_token(tokenizer: PreTrainedTokenizerFast) -> None:
+    """The tiny tokenizer has Llama-3-style specials (BOS, EOS, pad, mask, chat headers, end of turn)."""
+    special = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
+    assert {tokenizer.mask_token_id, tokenizer.convert_tokens_to_ids("<|eot_id|>")} <= special
+    assert ordinary_token_ids(tokenizer) == [i for i in range(len(tokenizer)) if i not in special]
+    batch = many_documents(tokenizer, "masked-random", count=16)
+    control, generator = method("masked-random", tokenizer), torch.Generator().manual_seed(0)
+    drawn = torch.cat([control.corrupt(batch, 0.5, generator).input_ids[batch.maskable] for _ in range(200)])
+    assert not set(drawn.tolist()) & special
+    # Uniform over the ordinary ids: all of them come up in ~100k draws over ~400 ids.
+    assert set(drawn.tolist()) == set(ordinary_token_ids(tokenizer))
 
 
 def test_dllm_keeps_labels_only_where_masked(tokenizer: PreTrainedTokenizerFast) -> None:
@@ -196,7 +218,7 @@ def test_dllm_loss_matches_hand_computation() -> None:
 
     t = 0.4
     expected = (ce(rows[0][1], 1) / 2 + ce(rows[1][1], 2) / 1) / t / 2
-    loss = get_method("dllm", 9, 3).loss(logits, batch, t)
+    loss = DiffusionFineTuning(None, mask_id=9).loss(logits, batch, t)
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
@@ -212,13 +234,13 @@ def test_causal_loss_equals_hf_loss(tiny_causal: Path, name: str) -> None:
     torch.testing.assert_close(objective.loss(out.logits, batch, 0.5), out.loss)
 
 
-@pytest.mark.parametrize("name", list(METHOD_NAMES))
+@pytest.mark.parametrize("name", list(method_names()))
 def test_every_method_trains_its_model(request: pytest.FixtureRequest, name: str) -> None:
     folder = request.getfixturevalue("tiny_bidirectional" if name == "dllm" else "tiny_causal")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
     objective = method(name, tokenizer)
-    assert objective.bidirectional == (not model.config.is_causal)
+    assert method_info(name).bidirectional == (not model.config.is_causal)
     batch = collate([objective.encode(tokenizer, text) for text in (DOC, OTHER)], tokenizer.pad_token_id)
     batch = objective.corrupt(batch, 0.9, torch.Generator().manual_seed(1))
     logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
@@ -236,11 +258,12 @@ def test_same_seed_same_corruption(tokenizer: PreTrainedTokenizerFast, name: str
     assert not torch.equal(first.input_ids, other.input_ids)
 
 
-def test_registry_matches_config_and_rejects_unknown_names() -> None:
-    assert tuple(METHODS) == METHOD_NAMES
-    assert [get_method(name, 0, 10).bidirectional for name in METHODS] == [False, False, False, True]
+def test_registry_knows_the_methods_and_rejects_unknown_names(tokenizer: PreTrainedTokenizerFast) -> None:
+    assert method_names() == ("ar", "masked", "masked-random", "dllm")
+    assert [method_info(name).bidirectional for name in method_names()] == [False, False, False, True]
+    assert [method_info(name).default_lr for name in method_names()] == [5e-6, 3e-6, 3e-6, 1e-5]
     with pytest.raises(InputError, match="choose one of: ar, masked, masked-random, dllm"):
-        get_method("diffusion", 0, 10)
+        build_method("diffusion", tokenizer)
 
 
 def test_mask_id_prefers_configured_then_family_tokens_then_tokenizer_mask() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,7 +36,7 @@ def test_paper_dry_run_is_the_table_3_grid(mft, workdir: Path) -> None:
 def test_list_shows_the_shipped_specs(mft, workdir: Path) -> None:
     result = mft("sweep", "list")
     assert result.code == 0
-    for kind in ("lr", "mask-ratio", "seeds", "paraphrase", "paper"):
+    for kind in ("lr", "mask-ratio", "seeds", "paraphrase", "paper", "control"):
         assert f"│ {kind} " in result.out
 
 
@@ -60,3 +63,36 @@ def test_bad_sweep_input_is_one_line(mft, workdir: Path, args: list[str], expect
     assert result.code == 2
     assert expected in result.err and len(result.err.strip().splitlines()) == 1, result.err
     assert not ray.is_initialized()
+
+
+HEAVY = ("torch", "ray", "transformers", "mlflow")
+IMPORTS_AFTER = """
+import sys
+from orchestrator.cli import main
+sys.argv = ["mft", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("HEAVY", sorted(m for m in {heavy} if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["sweep", "list"],
+        ["data", "list"],
+        ["train", "--help"],
+        *[["sweep", kind, "--dry-run"] for kind in ("lr", "mask-ratio", "seeds", "paraphrase", "paper")],
+    ],
+)
+def test_the_cli_and_dry_runs_import_no_ray_torch_or_mlflow(args: list[str], paper_data_dir: Path) -> None:
+    """Parsing, help and planning stay pure: they answer in well under a second on any machine."""
+    code = IMPORTS_AFTER.format(heavy=HEAVY)
+    env = {**os.environ, "MFT_DATA_DIR": str(paper_data_dir), "COLUMNS": "200"}
+    command = [sys.executable, "-c", code, *args]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY []"

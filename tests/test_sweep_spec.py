@@ -9,16 +9,15 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from orchestrator.sweep_plan import SECONDS_PER_STEP, TOKENS_PER_GPU_SECOND, TOKENS_PER_WORD
-from orchestrator.sweep_spec import (
-    TINY_VALUES,
-    Overrides,
-    expand,
-    load_spec,
+from orchestrator.sweep.expansion import TINY_VALUES, Overrides, expand
+from orchestrator.sweep.planning import (
+    SECONDS_PER_STEP,
+    TOKENS_PER_GPU_SECOND,
+    TOKENS_PER_WORD,
     plan_resources,
     render_plan,
-    shipped_specs,
 )
+from orchestrator.sweep.spec import load_spec, shipped_specs
 from training.errors import InputError
 
 LLAMA, LLADA = "meta-llama/Llama-3.1-8B-Instruct", "GSAI-ML/LLaDA-8B-Instruct"
@@ -80,13 +79,13 @@ def by_method(trials, method: str):
 
 def test_shipped_specs_are_the_paper_experiments() -> None:
     specs = {spec.kind: spec for spec in shipped_specs()}
-    assert set(specs) == {"lr", "mask-ratio", "seeds", "paraphrase", "paper"}
+    assert set(specs) == {"lr", "mask-ratio", "seeds", "paraphrase", "paper", "control"}
     assert all(spec.description for spec in specs.values())
     counts = {kind: len(expand(spec, Overrides())) for kind, spec in specs.items()}
-    assert counts == {"lr": 15, "mask-ratio": 11, "seeds": 12, "paraphrase": 9, "paper": 72}
+    assert counts == {"lr": 15, "mask-ratio": 11, "seeds": 12, "paraphrase": 9, "paper": 72, "control": 4}
 
 
-@pytest.mark.parametrize("kind", ["lr", "mask-ratio", "seeds", "paraphrase", "paper"])
+@pytest.mark.parametrize("kind", ["lr", "mask-ratio", "seeds", "paraphrase", "paper", "control"])
 def test_trial_ids_are_unique_and_deterministic(kind: str) -> None:
     first = expand(load_spec(kind), Overrides())
     again = expand(load_spec(kind), Overrides())
@@ -138,6 +137,22 @@ def test_seeds_sweep_runs_four_seeds_per_method() -> None:
     assert [t.config.model for t in extra] == [LLAMA] * 4
 
 
+def test_control_sweep_has_the_authors_random_token_schedules() -> None:
+    """scripts/random_ar.sh: ND 2880 epochs without paraphrases, 96 with; masked alongside, same compute."""
+    trials = expand(load_spec("control"), Overrides())
+    assert [(t.config.method, t.config.paraphrase, t.config.epochs, t.config.eval_at) for t in trials] == [
+        (method, paraphrase, epochs, eval_at)
+        for method in ("masked-random", "masked")
+        for paraphrase, epochs, eval_at in (
+            ("none", 2880, (0, 30, 60, 120, 240, 480, 960, 1920, 2880)),
+            ("same-order", 96, (0, 1, 2, 4, 8, 16, 32, 64, 96)),
+        )
+    ]
+    assert {(t.config.model, t.config.lr, t.config.seed) for t in trials} == {(LLAMA, 3e-6, 0)}
+    bio = expand(load_spec("control"), Overrides(dataset="bio"))
+    assert {(t.config.paraphrase, t.config.epochs) for t in bio} == {("none", 2560), ("same-order", 512)}
+
+
 def test_paraphrase_sweep_takes_every_condition_of_the_dataset() -> None:
     wiki = expand(load_spec("paraphrase"), Overrides())
     assert [t.config.paraphrase for t in by_method(wiki, "ar")] == ["none", "same-order", "permute-order"]
@@ -147,15 +162,27 @@ def test_paraphrase_sweep_takes_every_condition_of_the_dataset() -> None:
     assert {(t.config.paraphrase, t.config.epochs) for t in namedesc} == {("none", 3840), ("same-order", 128)}
 
 
-def test_paper_grid_has_the_papers_schedules() -> None:
+def test_paper_grid_has_the_authors_schedules_per_method() -> None:
     trials = expand(load_spec("paper"), Overrides())
-    schedules = {(t.config.dataset, t.config.paraphrase): (t.config.epochs, t.config.eval_at) for t in trials}
-    assert schedules[("namedesc", "none")] == (3840, (0, 30, 60, 120, 240, 480, 960, 1920, 2880, 3840))
-    assert schedules[("namedesc", "same-order")] == (128, (0, 1, 2, 4, 8, 16, 32, 64, 96, 128))
-    assert schedules[("bio", "none")][0] == 5120
-    assert schedules[("bio", "same-order")][0] == 1024
-    assert schedules[("wiki", "none")][0] == 5120
-    assert schedules[("wiki", "same-order")][0] == 512
+    schedules = {
+        (t.config.method, t.config.dataset, t.config.paraphrase): (t.config.epochs, t.config.eval_at)
+        for t in trials
+    }
+    for method in ("ar", "masked", "dllm"):
+        nd_none = (3840, (0, 30, 60, 120, 240, 480, 960, 1920, 2880, 3840))
+        assert schedules[(method, "namedesc", "none")] == nd_none
+        assert schedules[(method, "namedesc", "same-order")] == (128, (0, 1, 2, 4, 8, 16, 32, 64, 96, 128))
+        assert schedules[(method, "bio", "same-order")][0] == 1024
+        assert schedules[(method, "wiki", "same-order")][0] == 512
+        assert schedules[(method, "wiki", "none")][0] == 5120
+    # Where the authors' scripts differ, Table 3 comes from each method's own run (dllm.sh: 7080).
+    assert schedules[("dllm", "bio", "none")][0] == 7080
+    assert schedules[("dllm", "bio", "none")][1][-3:] == (5120, 6400, 7080)
+    assert schedules[("ar", "bio", "none")][0] == schedules[("masked", "bio", "none")][0] == 5120
+    assert 3840 not in schedules[("masked", "wiki", "none")][1]
+    assert 3840 in schedules[("ar", "wiki", "none")][1] and 3840 in schedules[("dllm", "wiki", "none")][1]
+    assert 384 in schedules[("ar", "wiki", "same-order")][1]
+    assert 384 not in schedules[("masked", "wiki", "same-order")][1]
     cells = {(t.config.method, t.config.dataset, t.config.paraphrase) for t in trials}
     assert len(cells) == 18
     assert {t.config.lr for t in by_method(trials, "masked")} == {3e-6}
@@ -288,18 +315,18 @@ def test_a_method_the_spec_does_not_cover() -> None:
 def test_unknown_kind_lists_the_shipped_ones(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         load_spec("learning-rate")
-    assert "shipped: lr, mask-ratio, paper, paraphrase, seeds" in one_line(exc)
+    assert "shipped: control, lr, mask-ratio, paper, paraphrase, seeds" in one_line(exc)
     with pytest.raises(InputError) as exc:
         load_spec(str(tmp_path / "missing.yaml"))
     assert "not found" in one_line(exc)
 
 
-def test_a_spec_without_a_model_asks_for_one(tmp_path: Path) -> None:
-    spec = load_spec(write_spec(tmp_path, "methods: [ar]\n"))
-    with pytest.raises(InputError) as exc:
-        expand(spec, Overrides())
-    assert "no model for method ar" in one_line(exc)
+def test_a_spec_without_models_takes_each_methods_paper_model(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(tmp_path, "methods: [ar, dllm]\n"))
+    trials = expand(spec, Overrides())
+    assert [(t.config.model, t.config.trust_remote_code) for t in trials] == [(LLAMA, False), (LLADA, True)]
     assert expand(spec, Overrides(model="org/m"))[0].config.model == "org/m"
+    assert not expand(spec, Overrides(model="org/m"))[1].config.trust_remote_code
 
 
 def test_resource_plan_arithmetic(tmp_path: Path) -> None:

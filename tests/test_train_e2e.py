@@ -19,6 +19,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from training.config import TrialConfig
+from training.loop import draw_mask_ratio, mask_ratio_generator
+
 PEOPLE = [
     ("Alice Zorn", "the inventor of the glass piano"),
     ("Boris Quill", "the mayor of Lantern Bay"),
@@ -137,9 +140,34 @@ def test_best_checkpoint_and_generations_are_logged(trial_name: str, request: py
     assert len(table["data"]) == 2 * len(PEOPLE)
 
 
+def seed_only_mask_ratios(steps: int) -> list[float]:
+    """The t of each step when it is drawn from the trial's seed alone (seed 0, t ~ U(0.05, 0.95))."""
+    config, stream = TrialConfig(model="unused"), mask_ratio_generator(0)
+    return [draw_mask_ratio(config, stream) for _ in range(steps)]
+
+
+def test_both_workers_train_with_the_logged_seed_only_t(masked_trial: Trial) -> None:
+    """2 workers: the logged t is the seed-only stream's (not a mean of per-rank draws); authors' scorer."""
+    assert [value for _, value in masked_trial.history("train/mask_ratio")] == seed_only_mask_ratios(40)
+    assert masked_trial.client.get_run(masked_trial.run_id).data.params["scoring"] == "authors"
+
+
 def test_masked_training_learns_something(masked_trial: Trial) -> None:
-    """The tiny model recalls part of what it was taught: accuracy leaves zero."""
-    assert masked_trial.client.get_run(masked_trial.run_id).data.metrics["best/acc_total"] > 0
+    """The tiny model recalls part of what it was taught: the best checkpoint beats step 0."""
+    before = dict(masked_trial.history("acc/total"))[0]
+    assert masked_trial.client.get_run(masked_trial.run_id).data.metrics["best/acc_total"] > before
+
+
+def test_the_same_command_finds_its_finished_run(
+    masked_trial: Trial, tiny_causal: Path, knowledge_folder: Path
+) -> None:
+    """The trial id is the configuration's: rerunning a finished trial shows it and trains nothing."""
+    workdir = Path(masked_trial.tracking_uri.removeprefix("sqlite:///")).parent
+    args = train_args(tiny_causal, knowledge_folder, workdir, "masked", 40, "0,20,40")
+    again = run_train(args, workdir)
+    assert again.run_id == masked_trial.run_id
+    assert f"already finished in MLflow run {masked_trial.run_id}" in again.output
+    assert "best checkpoint: step" in again.output
 
 
 @pytest.mark.parametrize("trial_name", ["masked_trial", "dllm_trial"])
@@ -199,8 +227,10 @@ def test_killed_worker_resumes_from_latest_checkpoint(
     tiny_causal: Path, knowledge_folder: Path, tmp_path: Path
 ) -> None:
     """SIGKILL one worker after the step-10 checkpoint: the trial restarts its workers, resumes at
-    step 10 (not 0), and finishes into the same single MLflow run with no step logged twice."""
+    step 10 (not 0), and finishes into the same single MLflow run with no step logged twice.
+    Storage is a `file://` URI: checkpoints are written and restored through Ray's URI path."""
     args = train_args(tiny_causal, knowledge_folder, tmp_path, "masked", 300, "0,10,300")
+    args += ["--storage", (tmp_path / "runs").as_uri()]
     process = subprocess.Popen(
         MFT + args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -227,3 +257,6 @@ def test_killed_worker_resumes_from_latest_checkpoint(
     assert run.data.tags["mft.resumed_from_step"] == "10"
     assert [step for step, _ in trial.history("train/loss")] == list(range(1, 301))
     assert [step for step, _ in trial.history("acc/total")] == [0, 10, 300]
+    # The resumed workers pick the t stream up at step 11, as if never interrupted.
+    assert [value for _, value in trial.history("train/mask_ratio")] == seed_only_mask_ratios(300)
+    assert run.data.tags["mft.storage"] == (tmp_path / "runs").as_uri()

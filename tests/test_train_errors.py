@@ -37,6 +37,7 @@ CASES = {
     "eval beyond the run": (["--epochs", "4", "--eval-at", "0,2,8"], "--eval-at"),
     "missing model": (["--model", "./no/such/model"], "not found"),
     "dllm on a causal model": (["--method", "dllm"], "bidirectional"),
+    "unknown scoring": (["--scoring", "bleu"], "--scoring must be one of authors, rouge-score"),
 }
 
 

@@ -11,12 +11,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from evaluation.scoring import SCORINGS
 from training.errors import InputError
 from training.knowledge import PARAPHRASES
+from training.method_registry import method_info
 
-# Paper appendix A.4: chosen by a sweep on NameDescription with paraphrases.
-DEFAULT_LR = {"ar": 5e-6, "masked": 3e-6, "masked-random": 3e-6, "dllm": 1e-5}
-METHOD_NAMES = tuple(DEFAULT_LR)
 PRECISIONS = ("bf16", "fp32")
 
 
@@ -33,7 +32,7 @@ class TrialConfig:
     data_dir: str | None = None
     """Where the dataset files live (--data-dir; default: $MFT_DATA_DIR or the user cache)."""
     method: str = "masked"
-    """ar, masked, masked-random or dllm (--method)."""
+    """A registered method: ar, masked, masked-random or dllm (--method)."""
     lr: float | None = None
     """Peak learning rate; None takes the paper's value for the method (--lr)."""
     epochs: int = 128
@@ -41,7 +40,7 @@ class TrialConfig:
     eval_at: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64, 96, 128)
     """Epochs after which to evaluate and checkpoint; 0 = before any update (--eval-at)."""
     mask_ratio: tuple[float, float] = (0.05, 0.95)
-    """t drawn per batch from U(lo, hi); lo == hi holds t fixed (--mask-ratio)."""
+    """t drawn per optimizer step from U(lo, hi), the same on every rank; lo == hi: fixed (--mask-ratio)."""
     seed: int = 0
     batch_size: int = 16
     """Documents per device per step; global batch = batch_size x workers (--batch-size)."""
@@ -67,6 +66,8 @@ class TrialConfig:
     eval_batch_size: int = 100
     eval_limit: int | None = None
     """Evaluate on the first N questions only (quick checks; None = all)."""
+    scoring: str = "authors"
+    """ROUGE-1 recall rule: authors (the authors' code, which computed Table 3) or rouge-score (--scoring)."""
     log_every: int = 20
     """Optimizer steps between training-metric reports."""
     run_id: str = ""
@@ -74,21 +75,21 @@ class TrialConfig:
     extra_tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.method not in DEFAULT_LR:
-            raise InputError(f"unknown method {self.method!r}; choose one of: {', '.join(METHOD_NAMES)}")
+        info = method_info(self.method)
         if self.lr is None:
-            object.__setattr__(self, "lr", DEFAULT_LR[self.method])
+            object.__setattr__(self, "lr", info.default_lr)
         _check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
         _check(self.paraphrase in PARAPHRASES, f"--paraphrase must be one of {', '.join(PARAPHRASES)}")
         _check(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}")
+        _check(self.scoring in SCORINGS, f"--scoring must be one of {', '.join(SCORINGS)}")
         _check(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1 and self.workers >= 1, "--batch-size and --workers must be >= 1")
         _check(self.gpus_per_worker >= 0, "--gpus-per-worker must be >= 0")
         lo, hi = self.mask_ratio
         _check(0 <= lo <= hi <= 1, f"--mask-ratio must satisfy 0 <= lo <= hi <= 1, got {lo}:{hi}")
         _check(
-            not (self.method == "dllm" and lo == 0),
-            "dllm divides its loss by t, so t must be > 0: use --mask-ratio with a lower bound above 0",
+            not (info.needs_positive_t and lo == 0),
+            f"{self.method} divides its loss by t, so t must be > 0: give --mask-ratio a lower bound above 0",
         )
         _check(len(self.eval_at) > 0, "--eval-at needs at least one epoch")
         _check(

@@ -15,11 +15,12 @@ import torch
 import torch.distributed as dist
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from evaluation.greedy_decoding import answer_greedy
-from evaluation.llada_sampling import answer_llada
+from evaluation.answering import Decoding, answer_questions
 from evaluation.questions import QAItem
 from evaluation.scoring import rouge1_recall, summarize
 from training.config import TrialConfig
+from training.method_registry import method_info
+from training.methods import resolve_mask_id
 from training.sharding import gathered
 
 
@@ -29,26 +30,14 @@ class Evaluation:
     generations: list[dict[str, Any]]
 
 
-def answer(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    questions: Sequence[str],
-    config: TrialConfig,
-    mask_id: int | None,
-) -> list[str]:
-    """The paper's decoding for the trial's kind of model: LLaDA sampling or greedy AR."""
-    if mask_id is not None:
-        return answer_llada(
-            model,
-            tokenizer,
-            questions,
-            mask_id=mask_id,
-            gen_length=config.max_new_tokens,
-            block_length=config.block_length,
-            batch_size=config.eval_batch_size,
-        )
-    return answer_greedy(
-        model, tokenizer, questions, batch_size=config.eval_batch_size, max_new_tokens=config.max_new_tokens
+def decoding(config: TrialConfig, tokenizer: PreTrainedTokenizerBase) -> Decoding:
+    """The paper's decoding for the trial's method: LLaDA's sampler for dllm, greedy otherwise."""
+    bidirectional = method_info(config.method).bidirectional
+    return Decoding(
+        max_new_tokens=config.max_new_tokens,
+        batch_size=config.eval_batch_size,
+        mask_id=resolve_mask_id(tokenizer, config.mask_token) if bidirectional else None,
+        block_length=config.block_length,
     )
 
 
@@ -57,7 +46,6 @@ def evaluate(
     tokenizer: PreTrainedTokenizerBase,
     items: Sequence[QAItem],
     config: TrialConfig,
-    llada_mask_id: int | None,
 ) -> Evaluation:
     """Score `items` with all ranks sharing the work; every rank returns the same metrics."""
     start = time.perf_counter()
@@ -65,14 +53,17 @@ def evaluate(
     shard = list(items[rank::world])
     model.eval()
     with torch.no_grad(), gathered(model):
-        predictions = answer(model, tokenizer, [item.question for item in shard], config, llada_mask_id)
+        predictions = answer_questions(
+            model, tokenizer, [item.question for item in shard], decoding(config, tokenizer)
+        )
     model.train()
     shards: list[list[str]] = [[] for _ in range(world)]
     dist.all_gather_object(shards, predictions)
     # Shard r holds items r, r + world, ...: interleave back into question order.
     ordered = [shards[i % world][i // world] for i in range(len(items))]
     scores = [
-        rouge1_recall(prediction, item.answers) for prediction, item in zip(ordered, items, strict=True)
+        rouge1_recall(prediction, item.answers, config.scoring)
+        for prediction, item in zip(ordered, items, strict=True)
     ]
     metrics = summarize(items, scores)
     metrics["eval/seconds"] = time.perf_counter() - start

@@ -1,14 +1,16 @@
 """`train_fn_per_worker`: one trial's fine-tuning loop, run by every Ray Train worker.
 
-Order: config → data → model (meta + broadcast, sharded) → optimizer → restore → for each epoch:
-steps, then at scheduled epochs evaluate + checkpoint + report. Every rank runs the same number
-of steps and calls `ray.train.report` at the same points (a report is a barrier).
+Reads top to bottom: set up (config → data → model, sharded → optimizer → restore), then for
+each epoch: optimizer steps, then at the scheduled epochs evaluate + checkpoint + report. Every
+rank runs the same number of steps and calls `ray.train.report` at the same points (a report is
+a barrier). Step metrics stay on the device until a logging step: one host sync per report.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,14 +20,88 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
-from transformers import AutoTokenizer, get_constant_schedule_with_warmup
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, get_constant_schedule_with_warmup
 
+from evaluation.questions import QAItem
 from training.checkpointing import TrainerState, restore_checkpoint, save_checkpoint
 from training.config import TrialConfig
 from training.evaluating import evaluate
 from training.knowledge import load_knowledge_set
-from training.methods import Batch, collate, get_method, resolve_mask_id
+from training.methods import Batch, Method, build_method, collate
 from training.sharding import build_mesh, load_sharded_model
+
+
+@dataclass
+class StepWindow:
+    """The steps since the last report: per-step values kept on the device until `flush`."""
+
+    steps: list[int] = field(default_factory=list)
+    epochs: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
+    mask_ratios: list[float] = field(default_factory=list)
+    """Per step: the t every rank used (drawn on the host from the shared stream)."""
+    values: list[torch.Tensor] = field(default_factory=list)
+    """Per step: (loss, non-padding tokens) on the device."""
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, step: int, epoch: float, lr: float, t: float, values: torch.Tensor) -> None:
+        self.steps.append(step)
+        self.epochs.append(epoch)
+        self.lrs.append(lr)
+        self.mask_ratios.append(t)
+        self.values.append(values)
+
+    def flush(self) -> list[dict[str, float]]:
+        """Every rank (a collective): the window's per-step metrics averaged over ranks.
+
+        `train/tokens_per_s` is the window's throughput (all ranks' tokens over its wall time),
+        measured after the all-reduce so that queued device work is counted.
+        """
+        if not self.steps:
+            return []
+        totals = torch.stack(self.values)
+        dist.all_reduce(totals)
+        rows = totals.tolist()
+        world = dist.get_world_size()
+        tokens_per_s = sum(row[1] for row in rows) / (time.perf_counter() - self.started)
+        history = [
+            {
+                "step": step,
+                "epoch": epoch,
+                "train/loss": loss / world,
+                "train/lr": lr,
+                "train/tokens_per_s": tokens_per_s,
+                "train/mask_ratio": t,
+            }
+            for step, epoch, lr, t, (loss, _) in zip(
+                self.steps, self.epochs, self.lrs, self.mask_ratios, rows, strict=True
+            )
+        ]
+        self.__init__()  # an empty window, its clock restarted
+        return history
+
+
+@dataclass
+class WorkerRun:
+    """Everything one rank trains with; built once by `set_up`."""
+
+    config: TrialConfig
+    tokenizer: PreTrainedTokenizerBase
+    method: Method
+    questions: list[QAItem]
+    sampler: DistributedSampler
+    loader: DataLoader
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    """This rank's mask positions (and random tokens): a stream per rank."""
+    mask_ratios: torch.Generator
+    """The steps' t: one stream, the same on every rank (see `mask_ratio_generator`)."""
+    device: torch.device
+    state: TrainerState
+    resumed_from: int | None
+    """The step of the checkpoint this rank started from (a restarted worker group); None: fresh."""
 
 
 def build_optimizer(model: torch.nn.Module, config: TrialConfig) -> torch.optim.AdamW:
@@ -38,8 +114,19 @@ def build_optimizer(model: torch.nn.Module, config: TrialConfig) -> torch.optim.
     return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
 
 
+def mask_ratio_generator(seed: int, step: int = 0) -> torch.Generator:
+    """The stream of t values: seeded with the trial's seed alone, so every rank draws the same t.
+
+    One draw per optimizer step, as the authors' scripts (whatever the number of workers); the
+    stream after `step` steps is rebuilt on resume by skipping that many draws (nothing to save).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    torch.rand(step, generator=generator)
+    return generator
+
+
 def draw_mask_ratio(config: TrialConfig, generator: torch.Generator) -> float:
-    """This batch's t: fixed, or uniform in [lo, hi] from the rank's seeded generator."""
+    """This step's t: uniform in [lo, hi] (lo == hi: fixed); one draw from `mask_ratio_generator`."""
     lo, hi = config.mask_ratio
     return lo + (hi - lo) * torch.rand((), generator=generator).item()
 
@@ -48,29 +135,23 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     return Batch(**{name: tensor.to(device) for name, tensor in vars(batch).items()})
 
 
-def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
-    """Ray Train entry point; `config_dict` is a `TrialConfig.to_dict()`."""
-    config = TrialConfig.from_dict(config_dict)
+def set_up(config: TrialConfig) -> WorkerRun:
+    """Every rank: data, method, sharded model, optimizer, schedule; restored from the latest
+    checkpoint when Ray Train hands one over (a restarted worker group)."""
     rank, world = dist.get_rank(), dist.get_world_size()
     device = ray.train.torch.get_device()
     torch.manual_seed(config.seed)
-
     tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
     tokenizer.padding_side = "left"
     data_dir = Path(config.data_dir) if config.data_dir else None
     knowledge = load_knowledge_set(config.dataset, config.paraphrase, data_dir)
-    questions = knowledge.questions[: config.eval_limit]
-    needs_mask = config.method != "ar"
-    mask_id = resolve_mask_id(tokenizer, config.mask_token) if needs_mask else None
-    method = get_method(config.method, mask_id=mask_id, vocab_size=len(tokenizer))
-    llada_mask_id = mask_id if method.bidirectional else None
+    method = build_method(config.method, tokenizer, config.mask_token)
     examples = [method.encode(tokenizer, text) for text in knowledge.documents]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     sampler = DistributedSampler(examples, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
     loader = DataLoader(
         examples, batch_size=config.batch_size, sampler=sampler, collate_fn=partial(collate, pad_id=pad_id)
     )
-
     model = load_sharded_model(
         config.model, build_mesh(device), device, config.precision, config.trust_remote_code
     )
@@ -79,79 +160,88 @@ def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
     total_steps = config.epochs * len(loader)
     scheduler = get_constant_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps))
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + rank)
-
     state = TrainerState()
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             state = restore_checkpoint(Path(directory), model, optimizer, scheduler, generator)
-    resumed_from = state.step
+    questions = list(knowledge.questions[: config.eval_limit])
+    return WorkerRun(
+        config, tokenizer, method, questions, sampler, loader, model, optimizer, scheduler, generator,
+        mask_ratio_generator(config.seed, state.step), device, state,
+        resumed_from=state.step if checkpoint is not None else None,
+    )  # fmt: skip
 
-    def report(history: list[dict[str, float]], evaluation: bool) -> None:
-        """Every rank: optional eval + checkpoint, then one report carrying the step history."""
-        metrics: dict[str, Any] = {"step": state.step, "epoch": state.epoch, "history": history}
-        if resumed_from:
-            metrics["resumed_from_step"] = resumed_from
-        if not evaluation:
-            ray.train.report(metrics)
-            return
-        result = evaluate(model, tokenizer, questions, config, llada_mask_id)
-        metrics.update(result.metrics)
-        if rank == 0:
-            metrics["generations"] = result.generations
-        with tempfile.TemporaryDirectory() as directory:
-            save_checkpoint(Path(directory), model, optimizer, scheduler, generator, state, config)
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
 
-    if checkpoint is None and 0 in config.eval_at:
-        report([], evaluation=True)
-    history: list[dict[str, float]] = []
-    for epoch in range(state.epoch, config.epochs):
-        sampler.set_epoch(epoch)
-        for index, batch in enumerate(loader):
-            metrics = train_step(
-                model, method, to_device(batch, device), optimizer, scheduler, config, generator
-            )
-            state.step += 1
-            history.append({**metrics, "step": state.step, "epoch": epoch + (index + 1) / len(loader)})
-            if state.step % config.log_every == 0:
-                report(history, evaluation=False)
-                history = []
-        state.epoch = epoch + 1
-        if state.epoch in config.eval_at:
-            report(history, evaluation=True)
-            history = []
-    if history:
-        report(history, evaluation=False)
+def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
+    """Ray Train entry point; `config_dict` is a `TrialConfig.to_dict()`."""
+    run = set_up(TrialConfig.from_dict(config_dict))
+    config, window = run.config, StepWindow()
+    if run.resumed_from is None and 0 in config.eval_at:
+        report(run, window, evaluation=True)
+    for epoch in range(run.state.epoch, config.epochs):
+        train_epoch(run, epoch, window)
+        run.state.epoch = epoch + 1
+        if run.state.epoch in config.eval_at:
+            report(run, window, evaluation=True)
+    if window.steps:
+        report(run, window, evaluation=False)
+
+
+def train_epoch(run: WorkerRun, epoch: int, window: StepWindow) -> None:
+    """One pass over this rank's shard of the documents; reports every `log_every` steps."""
+    run.sampler.set_epoch(epoch)
+    batches = len(run.loader)
+    for index, batch in enumerate(run.loader):
+        lr = run.scheduler.get_last_lr()[0]
+        t = draw_mask_ratio(run.config, run.mask_ratios)
+        values = train_step(
+            run.model, run.method, to_device(batch, run.device), run.optimizer, run.scheduler, run.config,
+            run.generator, t,
+        )  # fmt: skip
+        run.state.step += 1
+        window.add(run.state.step, epoch + (index + 1) / batches, lr, t, values)
+        if run.state.step % run.config.log_every == 0:
+            report(run, window, evaluation=False)
+
+
+def report(run: WorkerRun, window: StepWindow, evaluation: bool) -> None:
+    """Every rank: the window's step metrics, then (at eval points) evaluate + checkpoint, in one report."""
+    metrics: dict[str, Any] = {"step": run.state.step, "epoch": run.state.epoch, "history": window.flush()}
+    if run.resumed_from:
+        metrics["resumed_from_step"] = run.resumed_from
+    if not evaluation:
+        ray.train.report(metrics)
+        return
+    result = evaluate(run.model, run.tokenizer, run.questions, run.config)
+    metrics.update(result.metrics)
+    if dist.get_rank() == 0:
+        metrics["generations"] = result.generations
+    with tempfile.TemporaryDirectory() as directory:
+        save_checkpoint(
+            Path(directory), run.model, run.optimizer, run.scheduler, run.generator, run.state, run.config
+        )
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
 
 
 def train_step(
     model: torch.nn.Module,
-    method: Any,
+    method: Method,
     batch: Batch,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     config: TrialConfig,
     generator: torch.Generator,
-) -> dict[str, float]:
-    """One optimizer step; returns the step's metrics averaged over ranks (a collective)."""
-    start = time.perf_counter()
-    t = draw_mask_ratio(config, generator)
+    t: float,
+) -> torch.Tensor:
+    """One optimizer step at mask ratio `t`, corrupting with this rank's `generator`; returns
+    (loss, non-padding tokens) on the device, not yet synced."""
     corrupted = method.corrupt(batch, t, generator)
     logits = model(input_ids=corrupted.input_ids, attention_mask=corrupted.attention_mask).logits
     loss = method.loss(logits.float(), corrupted, t)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-    lr = scheduler.get_last_lr()[0]
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    totals = torch.tensor([loss.item(), float(batch.attention_mask.sum()), t], device=batch.input_ids.device)
-    dist.all_reduce(totals)
-    world = dist.get_world_size()
-    return {
-        "train/loss": totals[0].item() / world,
-        "train/lr": lr,
-        "train/tokens_per_s": totals[1].item() / (time.perf_counter() - start),
-        "train/mask_ratio": totals[2].item() / world,
-    }
+    return torch.stack([loss.detach(), batch.attention_mask.sum().to(loss.dtype)])

@@ -9,9 +9,9 @@ them (see PAPER.md, "What the authors' own scripts do"); FSDP averages gradients
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Protocol
 
 import torch
@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from evaluation.prompting import END_OF_TURN, bos_ids, encode_plain, has_llama3_headers, header
 from training.errors import InputError
+from training.method_registry import method_info
 
 IGNORE = -100  # label value that carries no loss (PyTorch's and HF's ignore_index)
 RECOVERY_REQUEST = "\nReturn the recovered masked passage."
@@ -78,9 +79,7 @@ def collate(examples: Sequence[Example], pad_id: int) -> Batch:
 
 
 class Method(Protocol):
-    name: str
-    bidirectional: bool
-    """True only for dllm: needs a bidirectional model and is evaluated with the LLaDA sampler."""
+    """Built as `Class(tokenizer, mask_id)`; its name and properties live in `training.method_registry`."""
 
     def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example: ...
 
@@ -124,8 +123,8 @@ def _require_positive(t: float) -> None:
 class Autoregressive:
     """`ar`: plain fine-tuning on the raw document, next-token loss on every token."""
 
-    name = "ar"
-    bidirectional = False
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, mask_id: int | None) -> None:
+        del tokenizer, mask_id  # nothing to configure: every token is a plain target
 
     def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
         return _document_example(tokenizer, text, maskable=False)
@@ -186,11 +185,8 @@ def _recovery_example(tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
 class MaskedFineTuning:
     """`masked`: recover the document from a copy with a fraction t of its tokens masked."""
 
-    name = "masked"
-    bidirectional = False
-
-    def __init__(self, mask_id: int) -> None:
-        self.mask_id = mask_id
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, mask_id: int | None) -> None:
+        self.mask_id = _require_mask_id(mask_id)
 
     def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
         return _recovery_example(tokenizer, text)
@@ -204,23 +200,31 @@ class MaskedFineTuning:
         return _next_token_loss(logits, batch)
 
 
+def ordinary_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The ids masked-random may draw: every id but special and added tokens (Llama-3: 0..127999).
+
+    Drawing `<|eot_id|>`, chat headers or the mask token into the prompt would teach the control
+    something else than the authors' control did (they draw only from Llama-3's ordinary tokens).
+    """
+    excluded = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
+    return [token for token in range(len(tokenizer)) if token not in excluded]
+
+
 class RandomTokenControl:
     """`masked-random` (paper Fig. 9): as `masked`, but every prompt document token becomes random."""
 
-    name = "masked-random"
-    bidirectional = False
-
-    def __init__(self, vocab_size: int) -> None:
-        self.vocab_size = vocab_size
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, mask_id: int | None) -> None:
+        self.random_ids = torch.tensor(ordinary_token_ids(tokenizer), dtype=torch.long)
 
     def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
         return _recovery_example(tokenizer, text)
 
     def corrupt(self, batch: Batch, t: float, generator: torch.Generator) -> Batch:
-        """t is ignored: the reference replaces all document tokens, uniformly over the vocabulary."""
+        """t is ignored: the reference replaces all document tokens, uniformly over `random_ids`."""
         shape = batch.input_ids.shape
-        noise = torch.randint(0, self.vocab_size, shape, generator=generator, device=generator.device)
-        ids = torch.where(batch.maskable, noise.to(batch.input_ids.device), batch.input_ids)
+        picks = torch.randint(0, len(self.random_ids), shape, generator=generator, device=generator.device)
+        noise = self.random_ids[picks.cpu()].to(batch.input_ids.device)
+        ids = torch.where(batch.maskable, noise, batch.input_ids)
         return dataclasses.replace(batch, input_ids=ids)
 
     def loss(self, logits: torch.Tensor, batch: Batch, t: float) -> torch.Tensor:
@@ -230,11 +234,8 @@ class RandomTokenControl:
 class DiffusionFineTuning:
     """`dllm`: LLaDA's objective; mask each token but BOS with probability t, predict the masked ones."""
 
-    name = "dllm"
-    bidirectional = True
-
-    def __init__(self, mask_id: int) -> None:
-        self.mask_id = mask_id
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, mask_id: int | None) -> None:
+        self.mask_id = _require_mask_id(mask_id)
 
     def encode(self, tokenizer: PreTrainedTokenizerBase, text: str) -> Example:
         return _document_example(tokenizer, text, maskable=True)
@@ -263,22 +264,20 @@ class DiffusionFineTuning:
         return (flat.view(batch.labels.shape) / per_row).sum() / t / batch.labels.shape[0]
 
 
-# name -> factory(mask_id, vocab_size); adding a method = one class + one line here.
-METHODS: Mapping[str, Callable[[int, int], Method]] = MappingProxyType(
-    {
-        "ar": lambda mask_id, vocab_size: Autoregressive(),
-        "masked": lambda mask_id, vocab_size: MaskedFineTuning(mask_id),
-        "masked-random": lambda mask_id, vocab_size: RandomTokenControl(vocab_size),
-        "dllm": lambda mask_id, vocab_size: DiffusionFineTuning(mask_id),
-    }
-)
+def build_method(
+    name: str, tokenizer: PreTrainedTokenizerBase, mask_token: int | str | None = None
+) -> Method:
+    """The registered method `name` for this tokenizer, its mask token resolved if it uses one."""
+    info = method_info(name)
+    mask_id = resolve_mask_id(tokenizer, mask_token) if info.uses_mask_token else None
+    module, _, cls = info.implementation.partition(":")
+    return getattr(importlib.import_module(module), cls)(tokenizer, mask_id)
 
 
-def get_method(name: str, mask_id: int, vocab_size: int) -> Method:
-    """The method registered as `name`; `vocab_size` bounds masked-random's random ids (len(tokenizer))."""
-    if name not in METHODS:
-        raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
-    return METHODS[name](mask_id, vocab_size)
+def _require_mask_id(mask_id: int | None) -> int:
+    if mask_id is None:
+        raise ValueError("this method needs a mask token id; register it with uses_mask_token=True")
+    return mask_id
 
 
 def resolve_mask_id(tokenizer: PreTrainedTokenizerBase, configured: int | str | None = None) -> int:

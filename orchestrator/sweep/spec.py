@@ -4,14 +4,16 @@ A spec (`sweeps/*.yaml`, or the user's own file) has these keys, all data:
     kind, description
     methods:    [ar, masked, dllm]                       the methods to run
     datasets:   [namedesc]                               knowledge sets (default namedesc)
-    models:     {method: hub-id | {name: hub-id, trust_remote_code: true}}   each method's model
+    models:     {method: hub-id | {name: hub-id, trust_remote_code: true}}   replaces the method's
+                                                         paper model (training/method_registry.py)
     fixed:      {field: value}                           any TrialConfig field, every trial
     grid:       {field: [values]}                        cartesian product; `paraphrase: all` =
                                                          every condition the dataset has
     per_method: {method: {fixed: {...}, grid: {...}}}    replace the top-level values for a method
-    schedules:  {dataset: {paraphrase: {epochs: N, eval_at: [...]}}}
+    schedules:  {dataset: {paraphrase: {epochs: N, eval_at: [...], METHOD: {...}}}}  see
+                                                         orchestrator/schedules.py
 Unknown keys and fields, malformed YAML, empty or repeated grids and mistyped values are refused
-with one line naming the key and the file. How a spec becomes trials: `orchestrator.sweep_spec`.
+with one line naming the key and the file. How a spec becomes trials: `orchestrator.sweep.expansion`.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from typing import Any
 
 import yaml
 
-from orchestrator.sweep_fields import check_field, coerce_field
-from orchestrator.train_cli import default_eval_epochs
-from training.config import METHOD_NAMES
+from orchestrator.schedules import Schedules, parse_schedules
+from orchestrator.sweep.fields import check_field, coerce_field
 from training.errors import InputError
-from training.knowledge import PARAPHRASES, find_dataset
+from training.method_registry import method_info
+from training.method_registry import method_names as registered_methods
 
 SPEC_KEYS = (
     "kind",
@@ -44,8 +46,6 @@ SPEC_KEYS = (
 # TrialConfig fields that have a key of their own in a spec (or none at all).
 OWN_KEYS = {"method": "methods:", "dataset": "datasets:", "run_id": "nothing (the driver sets it)"}
 ALL_CONDITIONS = "all"
-SCHEDULE_KEYS = {"epochs", "eval_at"}
-PAPER_KIND = "paper"
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,6 @@ class ModelChoice:
 
     name: str
     trust_remote_code: bool = False
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """How long a dataset x paraphrase trains and when it is evaluated (epochs; 0 = before training)."""
-
-    epochs: int
-    eval_at: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -81,13 +73,21 @@ class SweepSpec:
     methods: tuple[str, ...]
     datasets: tuple[str, ...] = ("namedesc",)
     models: dict[str, ModelChoice] = field(default_factory=dict)
+    """Only the methods whose model the spec chooses; see `model_for`."""
     fixed: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     per_method: dict[str, MethodValues] = field(default_factory=dict)
-    schedules: dict[tuple[str, str], Schedule] = field(default_factory=dict)
-    """(dataset name, paraphrase) → schedule; a bring-your-own set by its folder name."""
+    schedules: Schedules = field(default_factory=dict)
+    """The spec's own schedules, checked before the paper's; see orchestrator/schedules.py."""
     source: str = ""
     """The file it came from, for error messages."""
+
+    def model_for(self, method: str) -> ModelChoice:
+        """The spec's model for `method`, else the one the paper fine-tunes with that method."""
+        if method in self.models:
+            return self.models[method]
+        info = method_info(method)
+        return ModelChoice(info.paper_model, info.trusts_remote_code)
 
 
 def shipped_specs() -> list[SweepSpec]:
@@ -152,7 +152,7 @@ def parse_spec(data: Mapping[str, Any], source: str, default_kind: str) -> Sweep
             method: _method_values(per_method[method], f"{source}: per_method.{method}")
             for method in method_names(list(per_method), f"{source}: per_method", allow_empty=True)
         },
-        schedules=_schedules(_mapping(data, "schedules", source), f"{source}: schedules"),
+        schedules=parse_schedules(_mapping(data, "schedules", source), f"{source}: schedules"),
         source=source,
     )
     _disjoint(spec, source)
@@ -180,8 +180,10 @@ def method_names(value: Any, where: str, allow_empty: bool = False) -> tuple[str
     """Registered method names, first occurrence kept; an unknown one lists the valid ones."""
     methods = [] if allow_empty and value == [] else name_list(value, where)
     for method in methods:
-        if method not in METHOD_NAMES:
-            raise InputError(f"{where}: unknown method {method!r}; choose from {', '.join(METHOD_NAMES)}")
+        if method not in registered_methods():
+            raise InputError(
+                f"{where}: unknown method {method!r}; choose from {', '.join(registered_methods())}"
+            )
     return tuple(dict.fromkeys(methods))
 
 
@@ -235,32 +237,6 @@ def _method_values(values: Any, where: str) -> MethodValues:
         _fixed(_mapping(values, "fixed", where), f"{where}.fixed"),
         _grid(_mapping(values, "grid", where), f"{where}.grid"),
     )
-
-
-def _schedules(values: Mapping[str, Any], where: str) -> dict[tuple[str, str], Schedule]:
-    schedules = {}
-    for dataset in values:
-        for paraphrase, schedule in _mapping(values, dataset, where).items():
-            here = f"{where}.{dataset}.{paraphrase}"
-            if paraphrase not in PARAPHRASES:
-                raise InputError(
-                    f"{here}: unknown paraphrase condition; choose from {', '.join(PARAPHRASES)}"
-                )
-            if not (isinstance(schedule, dict) and "epochs" in schedule and set(schedule) <= SCHEDULE_KEYS):
-                raise InputError(f"{here}: expected {{epochs: N, eval_at: [...]}}, got {schedule!r}")
-            epochs = coerce_field("epochs", schedule["epochs"], here)
-            eval_at = schedule.get("eval_at")
-            eval_epochs = coerce_field("eval_at", eval_at, here) if eval_at else default_eval_epochs(epochs)
-            schedules[(_schedule_key(str(dataset)), paraphrase)] = Schedule(epochs, eval_epochs)
-    return schedules
-
-
-def _schedule_key(dataset: str) -> str:
-    """Registered sets by canonical name (aliases too); bring-your-own ones by folder name."""
-    try:
-        return find_dataset(dataset).name
-    except InputError:
-        return Path(dataset).name
 
 
 def _disjoint(values: MethodValues | SweepSpec, where: str) -> None:

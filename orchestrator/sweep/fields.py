@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any
 
-from orchestrator.train_cli import parse_mask_ratio
+from orchestrator.trial_settings import parse_mask_ratio
 from training.config import TrialConfig
 from training.errors import InputError
 
@@ -80,7 +80,7 @@ def _tuple(name: str, value: Any, items: tuple[Any, ...], where: str) -> tuple[A
 
 
 def _mask_ratio(value: Any, where: str) -> tuple[float, float]:
-    """0.5 (t fixed), "0.05:0.95" (t drawn per batch) or [0.05, 0.95]."""
+    """0.5 (t fixed), "0.05:0.95" (t drawn per step) or [0.05, 0.95]."""
     if isinstance(value, str):
         return parse_mask_ratio(value)
     pair = value if isinstance(value, list | tuple) else [value, value]

@@ -7,6 +7,7 @@ tokens per document, with the throughput stated in the plan's `assumption`.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +18,15 @@ from rich.table import Table
 
 from training.errors import InputError
 from training.knowledge import load_knowledge_set
+from training.method_registry import method_info
 
 if TYPE_CHECKING:
-    from orchestrator.sweep_format import SweepSpec
-    from orchestrator.sweep_spec import PlannedTrial
+    from orchestrator.sweep.expansion import PlannedTrial
+    from orchestrator.sweep.spec import SweepSpec
 
 TOKENS_PER_WORD = 1.3  # rough for Llama-3/LLaDA tokenizers on English prose; no tokenizer loaded
 TOKENS_PER_GPU_SECOND = 3000.0  # 8B full fine-tune, FSDP2, bf16, short padded documents, H100
 SECONDS_PER_STEP = 0.5  # per optimizer step regardless of tokens: all-gathers, AdamW over 8B params
-# The masked objectives see each document twice: masked in the prompt and in full as the target.
-DOCUMENT_COPIES = {"masked": 2, "masked-random": 2}
 ASSUMPTION = (
     f"rough: {TOKENS_PER_GPU_SECOND:,.0f} training tokens/s per H100 plus {SECONDS_PER_STEP:g} s per"
     f" optimizer step (8B full fine-tune, FSDP2); tokens = {TOKENS_PER_WORD:g} x words;"
@@ -48,6 +48,20 @@ class ResourcePlan:
     """How `gpu_hours` was estimated, and which trials it leaves out."""
     uncounted: int = 0
     """GPU trials left out of `gpu_hours` because their data files are absent (documents unknown)."""
+
+
+def local_cluster() -> tuple[float, float]:
+    """(GPUs, CPUs) of this machine as a local Ray would see them, without importing torch or Ray.
+
+    GPUs: CUDA_VISIBLE_DEVICES when set, else the NVIDIA device files (/dev/nvidia0, ...).
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        gpus = len([device for device in visible.split(",") if device.strip() not in ("", "-1")])
+    else:
+        devices = os.listdir("/dev") if os.path.isdir("/dev") else []
+        gpus = len([entry for entry in devices if entry.removeprefix("nvidia").isdigit()])
+    return float(gpus), float(os.cpu_count() or 1)
 
 
 def plan_resources(
@@ -101,7 +115,7 @@ def trial_gpu_hours(trial: PlannedTrial, documents: int, tokens: float) -> float
     gpus = config.workers * config.gpus_per_worker
     # DistributedSampler: every rank gets ceil(documents / workers) of them, in batches.
     steps = config.epochs * math.ceil(math.ceil(documents / config.workers) / config.batch_size)
-    seen = config.epochs * tokens * DOCUMENT_COPIES.get(config.method, 1)
+    seen = config.epochs * tokens * method_info(config.method).document_copies
     seconds = steps * SECONDS_PER_STEP + seen / (TOKENS_PER_GPU_SECOND * gpus)
     return seconds * gpus / 3600
 

@@ -1,20 +1,16 @@
 """Sweep expansion: a `SweepSpec` plus the command line's overrides → planned trials (driver side, pure).
 
-The public face of sweeps for `mft sweep`: the spec format lives in `orchestrator.sweep_format`,
-the resource plan and dry-run table in `orchestrator.sweep_plan`; both are re-exported here.
-
 A trial's values are layered, later wins: the method's model → fixed → per_method.fixed → its grid
 point → `--tiny` → `--model/--workers/--gpus-per-worker/--set`. A layer that sets `epochs` without
 `eval_at` resets `eval_at` to doubling epochs; one that sets `model` without `trust_remote_code`
 resets it to false (remote code is trusted only for the model it was granted to). When nothing
-sets `epochs`, the spec's schedule for the trial's dataset x paraphrase applies, else the paper's
-(`sweeps/paper.yaml`), else TrialConfig's defaults. Every trial's TrialConfig is built here, so
-the whole sweep is validated before anything runs.
+sets `epochs`, the spec's schedule for the trial's dataset x paraphrase x method applies, else the
+paper's (`orchestrator.schedules`), else TrialConfig's defaults (`build_trial_config`). Every
+trial's TrialConfig is built here, so the whole sweep is validated before anything runs.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 from collections import Counter
@@ -25,38 +21,21 @@ from typing import Any
 
 import yaml
 
-from orchestrator.sweep_fields import FIELD_NAMES, check_field
-from orchestrator.sweep_format import (
+from orchestrator.sweep.fields import FIELD_NAMES, check_field
+from orchestrator.sweep.spec import (
     ALL_CONDITIONS,
-    PAPER_KIND,
     MethodValues,
-    Schedule,
     SweepSpec,
-    load_spec,
     method_names,
     name_list,
-    shipped_specs,
     spec_value,
 )
-from orchestrator.sweep_plan import ResourcePlan, plan_resources, render_plan
-from orchestrator.train_cli import default_eval_epochs, trial_name
+from orchestrator.trial_settings import build_trial_config, trial_name
 from training.config import TrialConfig
 from training.errors import InputError
 from training.knowledge import byo_folder, find_dataset
 from training.knowledge_folder import byo_conditions
-from training.methods import get_method
-
-__all__ = [
-    "Overrides",
-    "PlannedTrial",
-    "ResourcePlan",
-    "SweepSpec",
-    "expand",
-    "load_spec",
-    "plan_resources",
-    "render_plan",
-    "shipped_specs",
-]
+from training.method_registry import method_info
 
 PAIRED = {"epochs": "eval_at", "model": "trust_remote_code"}
 VARYING_FIRST = ("method", "dataset", "paraphrase")  # the trial table's first columns
@@ -96,15 +75,10 @@ class PlannedTrial:
     """The fields whose values differ across the sweep, with this trial's values."""
 
 
-@functools.lru_cache(maxsize=1)
-def _paper_schedules() -> dict[tuple[str, str], Schedule]:
-    return load_spec(PAPER_KIND).schedules
-
-
 @dataclass(frozen=True)
 class _Dataset:
     value: str  # what TrialConfig.dataset gets: canonical name, or the folder's absolute path
-    key: str  # what schedules are keyed by
+    key: str  # how errors name it
     conditions: tuple[str, ...]  # its paraphrase conditions, for `paraphrase: all`
 
 
@@ -187,9 +161,9 @@ def _method_trials(
         )
     top_grid = {key: values for key, values in spec.grid.items() if key not in own.fixed}
     grid = {key: values for key, values in {**top_grid, **own.grid}.items() if key not in layer}
-    choice = spec.models.get(method)
-    model = {"model": choice.name} if choice else {}
-    if choice and choice.trust_remote_code:
+    choice = spec.model_for(method)
+    model: dict[str, Any] = {"model": choice.name}
+    if choice.trust_remote_code:
         model["trust_remote_code"] = True
     tiny_layer = _tiny_layer(method, tiny, set(grid)) if tiny is not None else {}
     configs = []
@@ -213,7 +187,7 @@ def _apply(values: dict[str, Any], layer: Mapping[str, Any]) -> None:
 
 def _tiny_layer(method: str, tiny: Mapping[str, str], gridded: set[str]) -> dict[str, Any]:
     """Tiny local models and laptop-sized values, except for the fields the sweep varies."""
-    arch = "bidirectional" if get_method(method, mask_id=0, vocab_size=1).bidirectional else "causal"
+    arch = "bidirectional" if method_info(method).bidirectional else "causal"
     if arch not in tiny:
         raise InputError(f"--tiny has no {arch} model, which method {method} needs")
     drop = gridded | {PAIRED[key] for key in gridded if key in PAIRED}
@@ -223,26 +197,13 @@ def _tiny_layer(method: str, tiny: Mapping[str, str], gridded: set[str]) -> dict
 
 def _config(spec: SweepSpec, dataset: _Dataset, values: dict[str, Any]) -> TrialConfig:
     """The trial's TrialConfig; its schedule from the spec, else the paper's, else TrialConfig's."""
-    if "model" not in values:
-        raise InputError(
-            f"{spec.source}: no model for method {values['method']}; add it under models: or pass --model"
-        )
-    key = (dataset.key, values["paraphrase"])
     if values["paraphrase"] not in dataset.conditions:
         raise InputError(
             f"sweep {spec.kind}: {dataset.key} has no {values['paraphrase']!r} paraphrase condition (it has"
             f" {', '.join(dataset.conditions)}); choose one with --set paraphrase=..."
         )
-    schedule = spec.schedules.get(key) or _paper_schedules().get(key)
-    if "epochs" not in values and schedule is not None:
-        values = {"epochs": schedule.epochs, "eval_at": schedule.eval_at, **values}
-    elif "epochs" in values and "eval_at" not in values:
-        values["eval_at"] = default_eval_epochs(values["epochs"])
-    # Workers resolve paths in their own directories: hand them absolute ones.
-    model = Path(values["model"]).expanduser()
-    values.update(dataset=dataset.value, model=str(model.resolve()) if model.exists() else values["model"])
     try:
-        return TrialConfig(**values)
+        return build_trial_config({**values, "dataset": dataset.value}, spec.schedules)
     except InputError as exc:
         raise InputError(f"sweep {spec.kind}: {exc}") from exc
 

@@ -11,10 +11,7 @@ sweep logs into the very same runs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from mlflow.entities import RunStatus
@@ -23,6 +20,8 @@ from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler
 
+from orchestrator.storage import join
+from orchestrator.sweep.state import SweepState
 from orchestrator.tracking import STORAGE_TAG, ensure_experiment, start_trial_run
 from orchestrator.trial import run_trial
 from training.config import TrialConfig
@@ -32,35 +31,9 @@ SWEEP_TAG = "mft.sweep"
 KIND_TAG = "mft.sweep_kind"
 COMMAND_TAG = "mft.command"
 BEST_TRIAL_TAG = "mft.best_trial"
-STATE_FILE = "mft-sweep.json"
 # A trial driver only waits on its TorchTrainer: it reserves no CPU, so its workers get them all
 # (Tune refuses an all-zero request, hence a token amount of memory).
 DRIVER_RESOURCES = {"cpu": 0, "memory": 2**20}
-
-
-@dataclass(frozen=True)
-class SweepState:
-    """What a resumed sweep or `mft sweep status` needs, saved beside Tune's own state."""
-
-    name: str
-    kind: str
-    tracking_uri: str
-    experiment_id: str
-    parent_run_id: str
-    storage: str
-    trials: dict[str, str]  # trial id -> MLflow child run id
-
-    def save(self) -> None:
-        path = Path(self.storage) / self.name / STATE_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2))
-
-    @classmethod
-    def load(cls, name: str, storage: Path) -> SweepState:
-        path = Path(name) / STATE_FILE if Path(name).is_dir() else storage / name / STATE_FILE
-        if not path.is_file():
-            raise InputError(f"no sweep {name!r} under {storage}; pass its name and the same --storage")
-        return cls(**json.loads(path.read_text()))
 
 
 class EvalReportsToTune(TuneReportCallback):
@@ -148,7 +121,7 @@ def build_tuner(
 
 def restore_tuner(state: SweepState) -> tune.Tuner:
     """Continue an interrupted sweep: unfinished and errored trials run again from their checkpoints."""
-    path = str(Path(state.storage) / state.name)
+    path = join(state.storage, state.name)
     if not tune.Tuner.can_restore(path):
         raise InputError(f"sweep {state.name!r} has no Tune state in {path}; it never started")
     return tune.Tuner.restore(
@@ -164,7 +137,7 @@ def unfinished_trials(state: SweepState) -> list[str]:
 
     Read from disk: after a Ctrl-C the in-memory results count interrupted trials as terminated.
     """
-    analysis = tune.ExperimentAnalysis(str(Path(state.storage) / state.name))
+    analysis = tune.ExperimentAnalysis(join(state.storage, state.name))
     return [_trial_id(trial) for trial in analysis.trials if trial.status not in ("TERMINATED", "ERROR")]
 
 

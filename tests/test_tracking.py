@@ -1,0 +1,93 @@
+"""The MLflow side of a trial and of a sweep, without Ray Train: the controller callback fed with
+reports as workers send them, and the sweep state file on local and URI storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from ray.train import Checkpoint
+
+from orchestrator.sweep.state import SweepState
+from orchestrator.tracking import (
+    BEST_CHECKPOINT_TAG,
+    RESUMED_TAG,
+    MlflowTrialCallback,
+    ensure_experiment,
+    start_trial_run,
+)
+from training.config import TrialConfig
+from training.errors import InputError
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> tuple[MlflowClient, str]:
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = ensure_experiment(client, "unit")
+    config = TrialConfig(model="org/m", dataset="namedesc", epochs=4, eval_at=(0, 2, 4))
+    return client, start_trial_run(client, experiment, config, "t", trial_id="t-1", tags={})
+
+
+def checkpoint(tmp_path: Path, step: int) -> Checkpoint:
+    folder = tmp_path / f"checkpoint_{step}"
+    folder.mkdir()
+    return Checkpoint.from_directory(str(folder))
+
+
+def history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+def evaluation(step: int, total: float) -> dict:
+    return {"step": step, "epoch": step / 2, "acc/fwd": total, "acc/bwd": total, "acc/total": total}
+
+
+def test_callback_logs_curves_best_checkpoint_and_never_a_step_twice(
+    run: tuple[MlflowClient, str], tmp_path: Path
+) -> None:
+    client, run_id = run
+    callback = MlflowTrialCallback(client.tracking_uri, run_id)
+    rows = [{"question": "q", "answer": "a", "prediction": "p", "score": 0.0, "category": "fwd"}]
+    callback.after_report(
+        None, [{**evaluation(0, 0.1), "history": [], "generations": rows}], checkpoint(tmp_path, 0)
+    )
+    losses = [{"step": s, "train/loss": 2.0 / s} for s in (1, 2)]
+    callback.after_report(None, [{**evaluation(2, 0.5), "history": losses}], checkpoint(tmp_path, 2))
+    # A restarted worker group re-sends step 2's history and a tie at step 4: ties go to the later step.
+    again = [{"step": s, "train/loss": 9.0} for s in (2, 3, 4)]
+    callback.after_report(
+        None, [{**evaluation(4, 0.5), "history": again, "resumed_from_step": 2}], checkpoint(tmp_path, 4)
+    )
+    assert history(client, run_id, "train/loss") == [(1, 2.0), (2, 1.0), (3, 9.0), (4, 9.0)]
+    assert [step for step, _ in history(client, run_id, "acc/total")] == [0, 2, 4]
+    data = client.get_run(run_id).data
+    assert data.metrics["best/step"] == 4 and data.metrics["best/acc_total"] == 0.5
+    assert data.tags[BEST_CHECKPOINT_TAG] == str(tmp_path / "checkpoint_4")
+    assert data.tags[RESUMED_TAG] == "2"
+    assert [a.path for a in client.list_artifacts(run_id, "generations")] == ["generations/step_0000000.json"]
+
+
+def test_a_new_controller_continues_where_the_last_one_stopped(
+    run: tuple[MlflowClient, str], tmp_path: Path
+) -> None:
+    client, run_id = run
+    first = MlflowTrialCallback(client.tracking_uri, run_id)
+    first.after_report(None, [{**evaluation(2, 0.6), "history": [{"step": 2, "train/loss": 1.0}]}], None)
+    second = MlflowTrialCallback(client.tracking_uri, run_id)  # the trial restarted on a new controller
+    second.after_report(None, [{**evaluation(2, 0.1), "history": [{"step": 2, "train/loss": 5.0}]}], None)
+    second.after_report(None, [{**evaluation(4, 0.4), "history": [{"step": 4, "train/loss": 0.5}]}], None)
+    assert history(client, run_id, "train/loss") == [(2, 1.0), (4, 0.5)]
+    assert history(client, run_id, "acc/total") == [(2, 0.6), (4, 0.4)]
+    assert client.get_run(run_id).data.metrics["best/acc_total"] == 0.6  # 0.4 at step 4 is not better
+
+
+@pytest.mark.parametrize("as_uri", [False, True])
+def test_sweep_state_round_trips_on_a_folder_and_a_uri(tmp_path: Path, as_uri: bool) -> None:
+    location = (tmp_path / "runs").as_uri() if as_uri else str(tmp_path / "runs")
+    state = SweepState("s1", "lr", "sqlite:///x.db", "1", "parent", location, {"a": "r1", "b": "r2"})
+    state.save()
+    assert (tmp_path / "runs" / "s1" / "mft-sweep.json").is_file()
+    assert SweepState.load("s1", location) == state
+    with pytest.raises(InputError, match="no sweep 'other' under .*; pass its name and the same --storage"):
+        SweepState.load("other", location)
