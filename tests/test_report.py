@@ -75,7 +75,8 @@ class Store:
             experiment_id, run_name=name, tags={"mft.trial_id": name, **(tags or {})}
         )
         run_id = run.info.run_id
-        params = {**params_of(config), **(extra_params or {})}
+        merged = {**params_of(config), **(extra_params or {})}
+        params = {key: value for key, value in merged.items() if value is not None}  # None: not logged
         self.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
         now, best, metrics = int(time.time() * 1000), -math.inf, []
         for step in sorted(curves):
@@ -150,9 +151,9 @@ BEST_STEPS = [10, 20, 20]
 CATEGORIES = ("N2D-fwd", "N2D-bwd", "D2N-fwd", "D2N-bwd", "fwd", "bwd", "total")
 
 
-def seeds_sweep(store: Store, name: str = "seeds") -> tuple[str, list[str]]:
+def seeds_sweep(store: Store, name: str = "seeds", **extra_params: str | None) -> tuple[str, list[str]]:
     trials = [(config(seed=seed), curves, "FINISHED") for seed, curves in enumerate(SEED_CURVES)]
-    return store.sweep(name, trials)
+    return store.sweep(name, trials, extra_params=extra_params)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -181,7 +182,7 @@ def test_cells_are_the_best_checkpoint_mean_and_std_over_seeds(mft, store: Store
         values = [curves[step][metric] for curves, step in zip(SEED_CURVES, BEST_STEPS, strict=True)]
         expected[metric] = (statistics.fmean(values), statistics.stdev(values))
     [row] = md_rows(out / "report.md", "namedesc: accuracy at the best checkpoint (Table 3)")[1:]
-    assert row[:4] == ["masked", "none", "rouge-score", "3"]
+    assert row[:4] == ["masked", "none", "authors", "3"]
     assert row[4:] == [f"{m:.3f} ± {s:.3f}" for m, s in expected.values()]
     # By hand: N2D-fwd at steps 10, 20, 20 is 0.6, 0.9, 0.75 (seed 2's tie taken at the later step).
     assert row[4] == "0.750 ± 0.150"
@@ -210,18 +211,21 @@ def test_grouping_ignores_only_the_seed() -> None:
         params = {**params_of(config(seed=seed)), **fields}
         return Trial(f"run{seed}{sorted(fields)}", "t", "FINISHED", params, {"total": Curve(((0, 0.5),))})
 
-    same = [trial(0), trial(1), trial(2, data_dir="/elsewhere"), trial(3, scoring="rouge-score")]
+    same = [trial(0), trial(1), trial(2, data_dir="/elsewhere"), trial(3, run_id="r3")]
     assert len({group_key(t) for t in same}) == 1
     for field, value in [("lr", "0.003"), ("workers", "2"), ("epochs", "40"), ("mask_ratio", "0.5,0.5"),
-                         ("scoring", "authors"), ("model", "/models/other")]:  # fmt: skip
+                         ("scoring", "rouge-score"), ("model", "/models/other")]:  # fmt: skip
         assert group_key(trial(0, **{field: value})) != group_key(trial(0)), field
     groups = group_trials([*same, trial(4, lr="0.003")])
     assert [len(g.trials) for g in groups] == [4, 1]
+    old = trial(5, scoring="rouge-score")
+    del old.params["scoring"]  # logged before TrialConfig had the field: scored by rouge-score
+    assert group_key(old) == group_key(trial(6, scoring="rouge-score"))
 
 
 def test_runs_scored_differently_are_separate_rows_with_their_scorer(mft, store, tmp_path) -> None:
     """A run without a `scoring` param was scored by rouge-score; it never averages with `authors`."""
-    seeds_sweep(store, "old")
+    seeds_sweep(store, "old", scoring=None)  # logged before TrialConfig had the field
     authors = [(config(seed=s), SEED_CURVES[0], "FINISHED") for s in (0, 1)]
     store.sweep("new", authors, extra_params={"scoring": "authors"})
     out = tmp_path / "out"
@@ -263,7 +267,7 @@ def test_fit_table_shows_numbers_or_why_not(mft, store, tmp_path) -> None:
     out = tmp_path / "out"
     report(mft, store, out, "fit")
     [row] = md_rows(out / "report.md", "bio: convergence fit (Table 4)")
-    assert row[:4] == ["ar", "none", "rouge-score", "2"]
+    assert row[:4] == ["ar", "none", "authors", "2"]
     assert row[4:] == ["0.900 ± 0.000", "0.05 ± 0", "flat", "flat"]
 
 
@@ -304,7 +308,7 @@ def test_before_fine_tuning_row_and_lr_sweep_table(mft, store, tmp_path) -> None
     out = tmp_path / "out"
     report(mft, store, out, "lr")
     rows = md_rows(out / "report.md", "namedesc: accuracy at the best checkpoint (Table 3)")
-    assert rows[0][:5] == ["before fine-tuning", "–", "", "rouge-score", "4"]
+    assert rows[0][:5] == ["before fine-tuning", "–", "", "authors", "4"]
     assert rows[0][5:] == [
         f"{v} ± 0.000" for v in ("0.100", "0.000", "0.100", "0.000", "0.100", "0.000", "0.050")
     ]

@@ -26,7 +26,7 @@ from orchestrator.report.html_page import render_html
 from orchestrator.report.latex import render_latex
 from orchestrator.report.markdown import render_markdown
 from orchestrator.report.selection import Selection, select_runs
-from orchestrator.report.store import open_store, resolve_uri
+from orchestrator.report.store import open_store
 from orchestrator.report.tables import (
     Fits,
     Table,
@@ -41,6 +41,7 @@ from orchestrator.report.tables import (
 )
 from orchestrator.report.terminal import print_table
 from orchestrator.report.trials import Trial, load_trial
+from orchestrator.tracking_uri import resolve_tracking_uri
 from training.errors import InputError
 
 FILES = {"md": "report.md", "csv": "report.csv", "latex": "report.tex", "html": "report.html"}
@@ -137,7 +138,7 @@ def build_tables(groups: list[Group], befores: list[Group], fits: Fits, left_out
 def build_report(request: ReportRequest, console: Console) -> Path:
     """Check, read, compute, then write the report files and log them on each sweep's parent run."""
     kinds = parse_formats(request.formats)
-    uri = resolve_uri(request.tracking_uri)
+    uri = resolve_tracking_uri(request.tracking_uri)
     client = open_store(uri)
     selection = select_runs(client, request.targets, request.experiment, request.filters)
     out = request.out if request.out is not None else DEFAULT_OUT / selection.name

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.report.trials import DEFAULT_SCORING, Trial
-from training.config import METHOD_NAMES
 from training.knowledge import PARAPHRASES
+from training.method_registry import method_names
 
 BOOKKEEPING = ("run_id", "extra_tags", "data_dir")
 IGNORED = ("seed", *BOOKKEEPING)
@@ -150,7 +150,7 @@ def _group_order(group: Group) -> tuple:
     return (
         display_value("dataset", group.value("dataset")),
         _rank(PARAPHRASES, group.value("paraphrase")),
-        _rank(METHOD_NAMES, group.value("method")),
+        _rank(method_names(), group.value("method")),
         group.value("method"),
         rest,
     )

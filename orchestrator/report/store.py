@@ -7,7 +7,6 @@ user's mistake, said in one line, not an empty store silently made in the workin
 from __future__ import annotations
 
 import logging
-import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,16 +14,6 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from training.errors import InputError
-
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-
-
-def resolve_uri(uri: str | None) -> str:
-    """--tracking-uri, else $MLFLOW_TRACKING_URI, else sqlite in the working directory (absolute)."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
-    return uri
 
 
 def open_store(uri: str) -> MlflowClient:
