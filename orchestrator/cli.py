@@ -12,6 +12,7 @@ from orchestrator.bench_cli import bench_app
 from orchestrator.data_cli import data_app
 from orchestrator.eval_cli import evaluate_model
 from orchestrator.model_cli import model_app
+from orchestrator.report_cli import report
 from orchestrator.sweep_cli import sweep
 from orchestrator.train_cli import export, train
 from training.errors import InputError
@@ -46,4 +47,5 @@ app.command("eval")(evaluate_model)
 app.command("train")(train)
 app.command("export")(export)
 app.command("sweep")(sweep)
+app.command("report")(report)
 app.add_typer(bench_app, name="bench")

@@ -1,11 +1,14 @@
 """`mft sweep` end to end: a user YAML spec, Ray Tune driving 2 trials x 2 gloo workers on a
 local Ray cluster, MLflow parent/child runs on sqlite, and an interrupted sweep resumed.
 
-Each trial pays Ray Train's start-up, so there are two sweeps in all, shared by the assertions.
+Each trial pays Ray Train's start-up, so there are two sweeps in all, shared by the assertions;
+`mft report` reads the first one back from MLflow (seconds, no new trials).
 """
 
 from __future__ import annotations
 
+import base64
+import csv
 import json
 import os
 import signal
@@ -13,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -207,3 +211,60 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
     assert sweep.steps(second, "train/loss") == list(range(1, 301))
     assert sweep.steps(second, "acc/total") == [0, 10, 300]
     assert sweep.parent().info.status == "FINISHED"
+
+
+class PageParser(HTMLParser):
+    """Collects the tables and image sources of an HTML page (and fails on nothing: it parses)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables = 0
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tables += tag == "table"
+        if tag == "img":
+            self.images.append(dict(attrs).get("src") or "")
+
+
+def test_report_rebuilds_the_sweep_from_mlflow(finished_sweep: Sweep, tmp_path: Path, mft) -> None:
+    """`mft report` on the sweep above: reads MLflow only, no new trials (a few seconds)."""
+    out = tmp_path / "report"
+    result = mft("report", "e2e", "--tracking-uri", finished_sweep.uri, "--out", str(out))
+    assert result.code == 0, result.err + result.out
+    kset = finished_sweep.knowledge_name
+    assert sorted(p.name for p in out.iterdir()) == [
+        "figures", "report.csv", "report.html", "report.md", "report.tex"
+    ]  # fmt: skip
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures == [f"curves_{kset}_none.png", f"seeds_{kset}_none.png", f"sweep_{kset}_lr.png",
+                       f"total_{kset}_none.png"]  # fmt: skip
+    for figure in figures:
+        assert (out / "figures" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    with (out / "report.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    trials = {row["run_id"]: row for row in rows if row["kind"] == "trial"}
+    children = finished_sweep.children()
+    assert sorted(trials) == sorted(run.info.run_id for run in children.values())
+    for run in children.values():
+        row = trials[run.info.run_id]
+        assert int(row["best_step"]) == run.data.metrics["best/step"]
+        assert row["lr"] == run.data.params["lr"] and row["status"] == "FINISHED"
+        for key in ("fwd", "bwd", "total"):
+            assert float(row[key]) == run.data.metrics[f"best/acc_{key}"], key
+    groups = [row for row in rows if row["kind"] == "group"]
+    assert sorted((row["lr"], row["seeds"]) for row in groups) == [("0.001", "1"), ("0.003", "1")]
+
+    page = PageParser()
+    page.feed((out / "report.html").read_text())
+    assert page.tables == (out / "report.md").read_text().count("\n## ") - 1  # all but "Figures"
+    assert len(page.images) == len(figures)
+    for source in page.images:
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1])[:4] == b"\x89PNG"
+    assert "\\begin{tabular}" in (out / "report.tex").read_text()
+    logged = {
+        a.path for a in finished_sweep.client.list_artifacts(finished_sweep.parent().info.run_id, "report")
+    }
+    assert {"report/report.md", "report/report.csv", "report/report.html", "report/figures"} <= logged
