@@ -12,6 +12,7 @@ from transformers.utils import logging as transformers_logging
 from orchestrator.bench_cli import bench_app
 from orchestrator.data_cli import data_app
 from orchestrator.eval_cli import evaluate_model
+from orchestrator.lab_cli import lab
 from orchestrator.model_cli import model_app
 from orchestrator.sweep_cli import sweep
 from orchestrator.train_cli import export, train
@@ -46,4 +47,5 @@ app.command("eval")(evaluate_model)
 app.command("train")(train)
 app.command("export")(export)
 app.command("sweep")(sweep)
+app.command("lab")(lab)
 app.add_typer(bench_app, name="bench")
