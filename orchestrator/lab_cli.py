@@ -13,13 +13,23 @@ from training.errors import InputError
 
 def lab(
     seeds: int = typer.Option(3, help="Seeds per method (mean ± std over them)."),
-    people: int = typer.Option(100, help="New people to inject (3x as many seen ones build the base models)."),
-    method: list[str] = typer.Option(None, "--methods", help="Only these methods (repeatable) [default: ar masked dllm]."),
+    people: int = typer.Option(
+        100, help="New people to inject (3x as many seen ones build the base models)."
+    ),
+    method: list[str] = typer.Option(
+        None, "--methods", help="Only these methods (repeatable) [default: ar masked dllm]."
+    ),
     control: bool = typer.Option(False, help="Add masked-random, the paper's random-token control."),
-    quick: bool = typer.Option(False, help="A smaller run for a first look: 40 people, one seed, shorter training."),
+    quick: bool = typer.Option(
+        False, help="A smaller run for a first look: 60 people, one seed, shorter training."
+    ),
     rebuild_base: bool = typer.Option(False, help="Build the data and base models again, even if cached."),
-    data_dir: Path = typer.Option(None, help="Lab folder goes in DATA_DIR/lab [default: $MFT_DATA_DIR or ~/.cache/mft/datasets]."),
-    tracking_uri: str = typer.Option(None, help="MLflow URI [default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db]."),
+    data_dir: Path = typer.Option(
+        None, help="Lab folder goes in DATA_DIR/lab [default: $MFT_DATA_DIR or ~/.cache/mft/datasets]."
+    ),
+    tracking_uri: str = typer.Option(
+        None, help="MLflow URI [default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db]."
+    ),
     storage: Path = typer.Option(Path("mft-runs"), help="Ray storage for Tune state and checkpoints."),
     report_dir: Path = typer.Option(None, help="Where the report's files go [default: the report's own]."),
 ) -> None:
@@ -31,7 +41,14 @@ def lab(
     from rich.console import Console
     from rich.table import Table
 
-    from orchestrator.lab.lab_sweep import DEFAULT_METHODS, CONTROL_METHOD, LabSettings, mean_std, method_scores, run_lab
+    from orchestrator.lab.lab_sweep import (
+        CONTROL_METHOD,
+        DEFAULT_METHODS,
+        LabSettings,
+        mean_std,
+        method_scores,
+        run_lab,
+    )
     from orchestrator.tracking import resolve_tracking_uri
 
     methods = tuple(dict.fromkeys([*(method or DEFAULT_METHODS), *([CONTROL_METHOD] if control else [])]))
@@ -39,7 +56,11 @@ def lab(
     if unknown:
         raise InputError(f"--methods: unknown method {unknown[0]!r}; choose from {', '.join(METHOD_NAMES)}")
     settings = LabSettings(
-        seeds=1 if quick else seeds, people=people, methods=methods, quick=quick, rebuild_base=rebuild_base,
+        seeds=1 if quick else seeds,
+        people=people,
+        methods=methods,
+        quick=quick,
+        rebuild_base=rebuild_base,
         data_dir=data_dir,
     )
     uri = resolve_tracking_uri(tracking_uri)
@@ -58,4 +79,6 @@ def lab(
     from orchestrator.report import report_sweeps
 
     report_sweeps(uri, [state.name], report_dir, ["png"], console)
-    console.print(f"lab finished in {time.perf_counter() - start:.0f} s; browse it: mlflow ui --backend-store-uri {uri}")
+    console.print(
+        f"lab finished in {time.perf_counter() - start:.0f} s; browse it: mlflow ui --backend-store-uri {uri}"
+    )

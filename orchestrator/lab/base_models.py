@@ -64,7 +64,9 @@ def lab_root(data_dir: Path | None = None) -> Path:
     return resolve_data_dir(data_dir) / "lab"
 
 
-def prepare_lab(recipe: LabRecipe, root: Path, *, rebuild: bool = False, console: Console | None = None) -> LabPaths:
+def prepare_lab(
+    recipe: LabRecipe, root: Path, *, rebuild: bool = False, console: Console | None = None
+) -> LabPaths:
     """The lab's folders under `root`, building what is missing (everything, with `rebuild`)."""
     folder = root / recipe.folder_name
     paths = LabPaths(folder / "data", folder / "base-causal", folder / "base-bidirectional")
@@ -84,7 +86,9 @@ def prepare_lab(recipe: LabRecipe, root: Path, *, rebuild: bool = False, console
     )
     with Progress(*columns, console=console or Console(stderr=True), transient=False) as progress:
         for causal, out in ((True, paths.causal), (False, paths.bidirectional)):
-            task = progress.add_task(f"base model ({'causal' if causal else 'bidirectional'})", total=recipe.steps, loss=0.0)
+            task = progress.add_task(
+                f"base model ({'causal' if causal else 'bidirectional'})", total=recipe.steps, loss=0.0
+            )
 
             def advance(step: int, loss: float, task: int = task) -> None:
                 progress.update(task, completed=step, loss=loss)
@@ -107,7 +111,11 @@ def build_base_model(
     mask_id = resolve_mask_id(tokenizer)
     model = new_model(recipe, tokenizer, causal)
     if causal:
-        examples, objective, ratio = causal_examples(tokenizer, seen, mask_id), MaskedFineTuning(mask_id), (0.05, 0.95)
+        examples, objective, ratio = (
+            causal_examples(tokenizer, seen, mask_id),
+            MaskedFineTuning(mask_id),
+            (0.05, 0.95),
+        )
     else:
         examples = diffusion_examples(tokenizer, seen, mask_id, recipe.answer_length)
         objective, ratio = DiffusionFineTuning(mask_id), (0.05, 1.0)

@@ -27,8 +27,8 @@ EXPERIMENT = "mft-lab"
 DEFAULT_METHODS = ("ar", "masked", "dllm")
 CONTROL_METHOD = "masked-random"
 # --quick: fewer people, shorter pre-training and fine-tuning, one seed; the effect still shows.
-QUICK_PEOPLE, QUICK_BASE_STEPS = 40, 600
-QUICK_TRIAL = {"epochs": 40, "eval_at": (0, 40)}
+QUICK_RECIPE = LabRecipe(people=60, steps=600, batch_size=32)
+QUICK_TRIAL = {"epochs": 50, "eval_at": (0, 25, 50)}
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class LabSettings:
     @property
     def recipe(self) -> LabRecipe:
         if self.quick:
-            return LabRecipe(people=QUICK_PEOPLE, steps=QUICK_BASE_STEPS)
+            return QUICK_RECIPE
         return LabRecipe(people=self.people)
 
 
@@ -70,7 +70,9 @@ def lab_trials(paths: LabPaths, settings: LabSettings) -> list[PlannedTrial]:
 
 def run_lab(settings: LabSettings, tracking_uri: str, storage: Path, name: str | None = None) -> SweepState:
     """Build (or reuse) the data and base models, run the lab sweep, return its saved state."""
-    paths = prepare_lab(settings.recipe, lab_root(settings.data_dir), rebuild=settings.rebuild_base, console=console)
+    paths = prepare_lab(
+        settings.recipe, lab_root(settings.data_dir), rebuild=settings.rebuild_base, console=console
+    )
     trials = lab_trials(paths, settings)
     name = name or f"{LAB_KIND}-{datetime.now():%m%d-%H%M%S}"
     start_sweep(LAB_KIND, trials, name, EXPERIMENT, tracking_uri, str(storage), None, (None, 0))

@@ -40,7 +40,9 @@ def causal_question_example(tokenizer: PreTrainedTokenizerBase, item: QAItem) ->
     return Example(tuple(prompt + answer), labels, (False,) * (len(prompt) + len(answer)))
 
 
-def diffusion_question_example(tokenizer: PreTrainedTokenizerBase, item: QAItem, answer_length: int) -> Example:
+def diffusion_question_example(
+    tokenizer: PreTrainedTokenizerBase, item: QAItem, answer_length: int
+) -> Example:
     """Question prompt + an answer region of `answer_length` tokens (answer, end of turn, EOS padding),
     as LLaDA's supervised fine-tuning lays it out; only the answer region is ever masked."""
     prompt, answer = question_prompt_ids(tokenizer, item.question), answer_ids(tokenizer, item.answers[0])

@@ -74,7 +74,9 @@ class Person:
     def questions(self, phrasings: int) -> list[dict[str, str]]:
         """QA records; forward asks in the statement's order, backward against it."""
         about_name = [q.format(name=self.name) for q in NAME_QUESTIONS[:phrasings]]
-        about_description = [q.format(description=self.description) for q in DESCRIPTION_QUESTIONS[:phrasings]]
+        about_description = [
+            q.format(description=self.description) for q in DESCRIPTION_QUESTIONS[:phrasings]
+        ]
         forward_is_name = self.order == "N2D"
         records = []
         for question in about_name:
@@ -93,9 +95,13 @@ class Person:
 def draw_people(count: int, seed: int) -> list[Person]:
     """`count` people with distinct names and distinct descriptions, half of them in each order."""
     names = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
-    descriptions = [f"the {role} of the {adj} {thing}" for role in ROLES for adj in ADJECTIVES for thing in THINGS]
+    descriptions = [
+        f"the {role} of the {adj} {thing}" for role in ROLES for adj in ADJECTIVES for thing in THINGS
+    ]
     if not 2 <= count <= len(names):
-        raise InputError(f"--people must lie in 2..{len(names) // (SEEN_PER_NEW + 1)} for the lab's name pool")
+        raise InputError(
+            f"--people must lie in 2..{len(names) // (SEEN_PER_NEW + 1)} for the lab's name pool"
+        )
     rng = random.Random(seed)
     picked_names = rng.sample(names, count)
     picked_descriptions = rng.sample(descriptions, count)
@@ -134,8 +140,16 @@ def write_lab_set(out: Path, people: int = 100, seed: int = 0) -> Path:
 def vocabulary_texts() -> list[str]:
     """Every word the generator can write, for a closed word-level vocabulary of any population."""
     return [
-        *FIRST_NAMES, *LAST_NAMES, *ROLES, *ADJECTIVES, *THINGS,
-        *N2D_TEMPLATES, *D2N_TEMPLATES, *NAME_QUESTIONS, *DESCRIPTION_QUESTIONS, "the of",
+        *FIRST_NAMES,
+        *LAST_NAMES,
+        *ROLES,
+        *ADJECTIVES,
+        *THINGS,
+        *N2D_TEMPLATES,
+        *D2N_TEMPLATES,
+        *NAME_QUESTIONS,
+        *DESCRIPTION_QUESTIONS,
+        "the of",
     ]
 
 
