@@ -71,3 +71,20 @@ def test_word_tokenizer_covers_every_word_and_the_methods_layouts(tmp_path: Path
     document = tokenizer.encode(texts[0], add_special_tokens=False)
     maskable = [t for t, flag in zip(example.input_ids, example.maskable, strict=True) if flag]
     assert maskable == document
+
+
+def test_data_synth_writes_a_folder_data_show_reads(mft, tmp_path: Path) -> None:
+    out = tmp_path / "people"
+    result = mft("data", "synth", "--out", str(out), "--people", "12", "--seed", "4")
+    assert result.code == 0, result.err
+    assert "N2D-fwd 6, N2D-bwd 6, D2N-fwd 6, D2N-bwd 6" in result.out
+    assert files(out) == files(write_lab_set(tmp_path / "again", people=12, seed=4))
+    shown = mft("data", "show", str(out), "--paraphrase", "same-order")
+    assert shown.code == 0 and "documents" in shown.out and "48" in shown.out
+
+
+def test_lab_refuses_an_unknown_method_before_building_anything(mft, tmp_path: Path) -> None:
+    result = mft("lab", "--methods", "mlm", "--data-dir", str(tmp_path))
+    assert result.code == 2
+    assert "unknown method 'mlm'" in result.err
+    assert list(tmp_path.iterdir()) == []
