@@ -10,6 +10,8 @@ import typer
 from training.config import METHOD_NAMES
 from training.errors import InputError
 
+REPORT_FORMATS = ("md", "png")
+
 
 def lab(
     seeds: int = typer.Option(3, help="Seeds per method (mean ± std over them)."),
@@ -39,14 +41,13 @@ def lab(
     sweep on Ray Tune, prints the table and the MLflow UI command. Example: mft lab --quick
     """
     from rich.console import Console
-    from rich.table import Table
 
     from orchestrator.lab.lab_sweep import (
         CONTROL_METHOD,
         DEFAULT_METHODS,
         LabSettings,
-        mean_std,
         method_scores,
+        method_table,
         run_lab,
     )
     from orchestrator.tracking import resolve_tracking_uri
@@ -67,18 +68,11 @@ def lab(
     console = Console()
     start = time.perf_counter()
     state = run_lab(settings, uri, storage.resolve())
-    scores = method_scores(state)
-    table = Table(title=f"new people, best checkpoint ({settings.seeds} seed{'s' * (settings.seeds > 1)})")
-    for column in ("method", "forward", "backward"):
-        table.add_column(column, justify="left" if column == "method" else "right")
-    for name in methods:
-        if name in scores:
-            table.add_row(name, mean_std(scores[name]["fwd"]), mean_std(scores[name]["bwd"]))
-    console.print(table)
+    console.print(method_table(method_scores(state), methods))
 
     from orchestrator.report import report_sweeps
 
-    report_sweeps(uri, [state.name], report_dir, ["png"], console)
+    report_sweeps(uri, [state.name], report_dir, REPORT_FORMATS, console)
     console.print(
         f"lab finished in {time.perf_counter() - start:.0f} s; browse it: mlflow ui --backend-store-uri {uri}"
     )

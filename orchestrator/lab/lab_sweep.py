@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
+from rich.table import Table
 
 from orchestrator.lab.base_models import LabPaths, LabRecipe, lab_root, prepare_lab
 from orchestrator.sweep_cli import console, start_sweep
@@ -96,3 +97,15 @@ def mean_std(values: Sequence[float]) -> str:
     """`0.953 ± 0.012` (no ± for a single seed)."""
     mean = statistics.fmean(values)
     return f"{mean:.3f}" if len(values) < 2 else f"{mean:.3f} ± {statistics.stdev(values):.3f}"
+
+
+def method_table(scores: dict[str, dict[str, list[float]]], methods: Sequence[str]) -> Table:
+    """Forward and backward accuracy per method on the new people, mean ± std over seeds."""
+    seeds = max((len(metrics["fwd"]) for metrics in scores.values()), default=0)
+    table = Table(title=f"new people, best checkpoint, {seeds} seed(s)")
+    for column in ("method", "forward", "backward"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for name in methods:
+        if name in scores:
+            table.add_row(name, mean_std(scores[name]["fwd"]), mean_std(scores[name]["bwd"]))
+    return table
