@@ -36,9 +36,9 @@ class LabRecipe:
     people: int = 100
     """New people (the fine-tuning set); three times as many seen people build the base models."""
     seed: int = 0
-    steps: int = 1000
+    steps: int = 1500
     """Pre-training steps of each base model."""
-    batch_size: int = 32
+    batch_size: int = 64
     lr: float = 2e-3
     answer_length: int = 16
     """Answer tokens at evaluation (trials' max_new_tokens; the dLLM base's answer region)."""

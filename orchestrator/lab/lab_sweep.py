@@ -28,8 +28,8 @@ EXPERIMENT = "mft-lab"
 DEFAULT_METHODS = ("ar", "masked", "dllm")
 CONTROL_METHOD = "masked-random"
 # --quick: fewer people, shorter pre-training and fine-tuning, one seed; the effect still shows.
-QUICK_RECIPE = LabRecipe(people=60, steps=600, batch_size=32)
-QUICK_TRIAL = {"epochs": 100, "eval_at": (0, 50, 100)}
+QUICK_RECIPE = LabRecipe(people=60, steps=1500, batch_size=64)
+QUICK_TRIAL = {"epochs": 100, "eval_at": (0, 25, 50, 75, 100)}
 
 
 @dataclass(frozen=True)
