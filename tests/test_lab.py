@@ -3,8 +3,9 @@ models pre-trained 600 steps, one seed) on Ray Tune → Ray Train (1 gloo worker
 → MLflow, read back from the child runs' best-checkpoint metrics.
 
 Asserts the paper's ordering on the new people: plain AR fine-tuning learns the facts forward but
-not backward (the reversal curse); masked and dLLM fine-tuning answer backward too. Cost: the two
-base models plus three trials, two at a time (measured in the module's one session fixture).
+not backward (the reversal curse); masked (and, not yet reached, dLLM) fine-tuning answer backward
+too. Cost, one session fixture: 8 min 51 s on the shared 2-core box (base models ~5.5 min, the
+three trials two at a time ~3.3 min).
 """
 
 from __future__ import annotations
@@ -46,25 +47,17 @@ def quick_lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, f
     return {method: {key: values[0] for key, values in metrics.items()} for method, metrics in scores.items()}
 
 
-def test_ar_learns_forward_only_masked_learns_backward(quick_lab: dict[str, dict[str, float]]) -> None:
+def test_ar_learns_forward_only_masked_learns_both_directions(quick_lab: dict[str, dict[str, float]]) -> None:
     ar, masked = quick_lab["ar"], quick_lab["masked"]
-    assert ar["fwd"] >= 0.8, quick_lab
+    assert ar["fwd"] >= 0.8 and masked["fwd"] >= 0.8, quick_lab
     assert masked["bwd"] - ar["bwd"] >= 0.3, quick_lab
     assert {"N2D-fwd", "N2D-bwd", "D2N-fwd", "D2N-bwd"} <= set(ar), quick_lab
 
 
-# Measured with the quick recipe (600 base steps, batch 32; 400 fine-tuning steps, lr 1e-3), one seed:
-# ar fwd 0.883 bwd 0.058; masked fwd 0.681 bwd 0.400; dllm fwd 0.056 bwd 0.053 (its base model
-# answers only 0.08 of the seen people's questions: the dLLM objective needs longer pre-training).
-@pytest.mark.xfail(
-    reason="quick recipe: masked forward measured 0.68 < 0.8; needs a stronger base", strict=False
-)
-def test_masked_learns_forward_too(quick_lab: dict[str, dict[str, float]]) -> None:
-    assert quick_lab["masked"]["fwd"] >= 0.8, quick_lab
-
-
-@pytest.mark.xfail(
-    reason="quick recipe: dllm backward measured 0.05 = ar's; its base is too weak", strict=False
-)
+# Not reached yet (issue 10). Measured with the quick recipe, one seed: dllm forward 0.11, backward
+# 0.09 (ar backward 0.07). Its base model answers only 0.14 / 0.05 of the seen people's own questions
+# after 1500 pre-training steps (the causal base: 1.00 / 1.00), so there is nothing to build on: the
+# dLLM objective needs a longer or different pre-training recipe at this size.
+@pytest.mark.xfail(reason="dllm base model too weak at lab scale: backward 0.09 vs ar 0.07", strict=True)
 def test_dllm_answers_backward_better_than_ar(quick_lab: dict[str, dict[str, float]]) -> None:
     assert quick_lab["dllm"]["bwd"] >= quick_lab["ar"]["bwd"] + 0.2, quick_lab
