@@ -1,5 +1,5 @@
 """`mft lab`'s science through the real sweep path: a reduced lab (`--quick`: 60 new people, base
-models pre-trained 600 steps, one seed) on Ray Tune → Ray Train (1 gloo worker per trial, FSDP2)
+models pre-trained 1500 steps, one seed) on Ray Tune → Ray Train (1 gloo worker per trial, FSDP2)
 → MLflow, read back from the child runs' best-checkpoint metrics.
 
 Asserts the paper's ordering on the new people: plain AR fine-tuning learns the facts forward but
