@@ -23,7 +23,7 @@ def lab(
     ),
     control: bool = typer.Option(False, help="Add masked-random, the paper's random-token control."),
     quick: bool = typer.Option(
-        False, help="A smaller run for a first look: 60 people, one seed, shorter training."
+        False, help="A smaller run for a first look: 60 people, one seed."
     ),
     rebuild_base: bool = typer.Option(False, help="Build the data and base models again, even if cached."),
     data_dir: Path = typer.Option(
