@@ -22,6 +22,7 @@ from orchestrator.sweep_format import ModelChoice, SweepSpec, load_spec
 from orchestrator.sweep_runner import SweepState
 from orchestrator.sweep_spec import Overrides, PlannedTrial, expand
 from training.errors import InputError
+from training.knowledge import order_categories
 
 LAB_KIND = "lab"
 EXPERIMENT = "mft-lab"
@@ -100,12 +101,15 @@ def mean_std(values: Sequence[float]) -> str:
 
 
 def method_table(scores: dict[str, dict[str, list[float]]], methods: Sequence[str]) -> Table:
-    """Forward and backward accuracy per method on the new people, mean ± std over seeds."""
+    """Accuracy per method on the new people, per direction and category, mean ± std over seeds."""
     seeds = max((len(metrics["fwd"]) for metrics in scores.values()), default=0)
+    present = {key for metrics in scores.values() for key in metrics}
+    columns = ["fwd", "bwd", *(c for c in order_categories(present) if c not in ("fwd", "bwd", "total"))]
     table = Table(title=f"new people, best checkpoint, {seeds} seed(s)")
-    for column in ("method", "forward", "backward"):
-        table.add_column(column, justify="left" if column == "method" else "right")
+    table.add_column("method")
+    for column in columns:
+        table.add_column(column, justify="right")
     for name in methods:
         if name in scores:
-            table.add_row(name, mean_std(scores[name]["fwd"]), mean_std(scores[name]["bwd"]))
+            table.add_row(name, *(mean_std(scores[name].get(column, [float("nan")])) for column in columns))
     return table
