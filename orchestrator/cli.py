@@ -11,6 +11,7 @@ from rich.console import Console
 from orchestrator.bench_cli import bench_app
 from orchestrator.data_cli import data_app
 from orchestrator.eval_cli import evaluate_model
+from orchestrator.lab_cli import lab
 from orchestrator.model_cli import model_app
 from orchestrator.report_cli import report
 from orchestrator.sweep_cli import sweep
@@ -48,4 +49,5 @@ app.command("train")(train)
 app.command("export")(export)
 app.command("sweep")(sweep)
 app.command("report")(report)
+app.command("lab")(lab)
 app.add_typer(bench_app, name="bench")

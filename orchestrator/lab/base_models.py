@@ -1,0 +1,161 @@
+"""The lab's data and base models, built once and cached (driver side, in-process, a few CPU minutes).
+
+`prepare_lab` writes the synthetic knowledge set and pre-trains two ~1 M-parameter Llama models
+from scratch on its seen people: a causal one (for ar, masked, masked-random) and a bidirectional
+one (for dllm). Everything lives under `<data folder>/lab/<recipe>/` and is reused while the recipe
+is the same; the models are saved with `save_pretrained`, so trials load them like any checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from orchestrator.lab.pretraining import causal_examples, diffusion_examples, pretrain
+from orchestrator.lab.synthetic import SEEN_FOLDER, vocabulary_texts, write_lab_set
+from orchestrator.lab.word_tokenizer import build_word_tokenizer
+from orchestrator.tiny_models import END_OF_TURN, EOS
+from training.knowledge import load_knowledge_set, resolve_data_dir
+from training.methods import DiffusionFineTuning, MaskedFineTuning, resolve_mask_id
+
+RECIPE_FILE = "lab-recipe.json"
+
+
+@dataclass(frozen=True)
+class LabRecipe:
+    """Everything the cached data and base models depend on; another recipe is another folder."""
+
+    people: int = 100
+    """New people (the fine-tuning set); three times as many seen people build the base models."""
+    seed: int = 0
+    steps: int = 1500
+    """Pre-training steps of each base model."""
+    batch_size: int = 64
+    lr: float = 2e-3
+    answer_length: int = 16
+    """Answer tokens at evaluation (trials' max_new_tokens; the dLLM base's answer region)."""
+    hidden_size: int = 128
+    layers: int = 3
+    heads: int = 4
+
+    @property
+    def folder_name(self) -> str:
+        return f"people{self.people}-seed{self.seed}-steps{self.steps}"
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    data: Path
+    """The new people: the bring-your-own folder trials fine-tune on."""
+    causal: Path
+    bidirectional: Path
+
+
+def lab_root(data_dir: Path | None = None) -> Path:
+    """`<data folder>/lab`: beside the paper's datasets (`--data-dir`, `$MFT_DATA_DIR` or the cache)."""
+    return resolve_data_dir(data_dir) / "lab"
+
+
+def prepare_lab(
+    recipe: LabRecipe, root: Path, *, rebuild: bool = False, console: Console | None = None
+) -> LabPaths:
+    """The lab's folders under `root`, building what is missing (everything, with `rebuild`)."""
+    folder = root / recipe.folder_name
+    paths = LabPaths(folder / "data", folder / "base-causal", folder / "base-bidirectional")
+    marker = folder / RECIPE_FILE
+    if not rebuild and marker.is_file() and json.loads(marker.read_text()) == asdict(recipe):
+        return paths
+    if folder.exists():
+        shutil.rmtree(folder)
+    write_lab_set(paths.data, recipe.people, recipe.seed)
+    tokenizer = build_word_tokenizer(vocabulary_texts())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console or Console(stderr=True), transient=False) as progress:
+        for causal, out in ((True, paths.causal), (False, paths.bidirectional)):
+            task = progress.add_task(
+                f"base model ({'causal' if causal else 'bidirectional'})", total=recipe.steps, loss=0.0
+            )
+
+            def advance(step: int, loss: float, task: int = task) -> None:
+                progress.update(task, completed=step, loss=loss)
+
+            build_base_model(recipe, paths.data / SEEN_FOLDER, tokenizer, causal, out, advance)
+    marker.write_text(json.dumps(asdict(recipe), indent=2))
+    return paths
+
+
+def build_base_model(
+    recipe: LabRecipe,
+    seen_folder: Path,
+    tokenizer: PreTrainedTokenizerFast,
+    causal: bool,
+    out: Path,
+    on_step: Callable[[int, float], None] | None = None,
+) -> Path:
+    """Pre-train one base model on the seen people and save it with its tokenizer to `out`."""
+    seen = load_knowledge_set(seen_folder, "same-order")
+    mask_id = resolve_mask_id(tokenizer)
+    model = new_model(recipe, tokenizer, causal)
+    if causal:
+        examples, objective, ratio = (
+            causal_examples(tokenizer, seen, mask_id),
+            MaskedFineTuning(tokenizer, mask_id),
+            (0.05, 0.95),
+        )
+    else:
+        examples = diffusion_examples(tokenizer, seen, mask_id, recipe.answer_length)
+        objective, ratio = DiffusionFineTuning(tokenizer, mask_id), (0.05, 1.0)
+    pretrain(
+        model,
+        examples,
+        objective,
+        pad_id=tokenizer.pad_token_id,
+        steps=recipe.steps,
+        batch_size=recipe.batch_size,
+        lr=recipe.lr,
+        mask_ratio=ratio,
+        seed=recipe.seed,
+        on_step=on_step,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def new_model(recipe: LabRecipe, tokenizer: PreTrainedTokenizerFast, causal: bool) -> LlamaForCausalLM:
+    """A seeded random-init Llama of the recipe's shape; `causal=False` gives full attention (dLLM)."""
+    stops = [tokenizer.convert_tokens_to_ids(EOS), tokenizer.convert_tokens_to_ids(END_OF_TURN)]
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=recipe.hidden_size,
+        intermediate_size=4 * recipe.hidden_size,
+        num_hidden_layers=recipe.layers,
+        num_attention_heads=recipe.heads,
+        num_key_value_heads=recipe.heads,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=stops,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+        is_causal=causal,
+    )
+    torch.manual_seed(recipe.seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = stops
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model

@@ -1,0 +1,63 @@
+"""`mft lab`'s science through the real sweep path: a reduced lab (`--quick`: 60 new people, base
+models pre-trained 1500 steps, one seed) on Ray Tune → Ray Train (1 gloo worker per trial, FSDP2)
+→ MLflow, read back from the child runs' best-checkpoint metrics.
+
+Asserts the paper's ordering on the new people: plain AR fine-tuning learns the facts forward but
+not backward (the reversal curse); masked (and, not yet reached, dLLM) fine-tuning answer backward
+too. Cost, one session fixture: 8 min 51 s on the shared 2-core box (base models ~5.5 min, the
+three trials two at a time ~3.3 min).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+RUN_QUICK_LAB = """
+import json, sys
+from pathlib import Path
+from orchestrator.lab.lab_sweep import LabSettings, method_scores, run_lab
+state = run_lab(LabSettings(quick=True, seeds=1), sys.argv[1], sys.argv[2], name="lab-test")
+print("SCORES " + json.dumps(method_scores(state)))
+"""
+
+
+@pytest.fixture(scope="session")
+def quick_lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, float]]:
+    """method → best-checkpoint accuracy per metric (fwd, bwd, N2D-fwd, ...), one seed."""
+    workdir = tmp_path_factory.mktemp("lab")
+    env = {**os.environ, "MFT_DATA_DIR": str(workdir / "data"), "COLUMNS": "200"}
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_QUICK_LAB, uri, str(workdir / "runs")],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("SCORES "))
+    scores = json.loads(line.removeprefix("SCORES "))
+    assert (workdir / "data" / "lab" / "people60-seed0-steps1500" / "base-causal" / "config.json").is_file()
+    return {method: {key: values[0] for key, values in metrics.items()} for method, metrics in scores.items()}
+
+
+def test_ar_learns_forward_only_masked_learns_both_directions(quick_lab: dict[str, dict[str, float]]) -> None:
+    ar, masked = quick_lab["ar"], quick_lab["masked"]
+    assert ar["fwd"] >= 0.8 and masked["fwd"] >= 0.8, quick_lab
+    assert masked["bwd"] - ar["bwd"] >= 0.3, quick_lab
+    assert {"N2D-fwd", "N2D-bwd", "D2N-fwd", "D2N-bwd"} <= set(ar), quick_lab
+
+
+# Not reached yet (issue 10). Measured with the quick recipe, one seed: dllm forward 0.11, backward
+# 0.09 (ar backward 0.07). Its base model answers only 0.14 / 0.05 of the seen people's own questions
+# after 1500 pre-training steps (the causal base: 1.00 / 1.00), so there is nothing to build on: the
+# dLLM objective needs a longer or different pre-training recipe at this size.
+@pytest.mark.xfail(reason="dllm base model too weak at lab scale: backward 0.09 vs ar 0.07", strict=True)
+def test_dllm_answers_backward_better_than_ar(quick_lab: dict[str, dict[str, float]]) -> None:
+    assert quick_lab["dllm"]["bwd"] >= quick_lab["ar"]["bwd"] + 0.2, quick_lab
