@@ -55,7 +55,7 @@ def diffusion_question_example(
 
 def causal_examples(tokenizer: PreTrainedTokenizerBase, seen: KnowledgeSet, mask_id: int) -> list[Example]:
     """Statements (ar layout), their mask-recovery examples (masked layout) and every question."""
-    statements = [Autoregressive().encode(tokenizer, text) for text in seen.documents]
+    statements = [Autoregressive(tokenizer, None).encode(tokenizer, text) for text in seen.documents]
     recovery = [MaskedFineTuning(tokenizer, mask_id).encode(tokenizer, text) for text in seen.documents]
     questions = [causal_question_example(tokenizer, item) for item in seen.questions]
     return statements + recovery + questions
