@@ -89,19 +89,24 @@ def build_tokenizer(corpus: Sequence[str], vocab_size: int = 512) -> PreTrainedT
         show_progress=False,
     )
     bpe.train_from_iterator([*DEFAULT_CORPUS, *corpus], trainer)
-    bos_id = bpe.token_to_id(BOS)
-    # Like Llama-3: encoding with special tokens prepends BOS.
-    bpe.post_processor = processors.TemplateProcessing(
-        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]
+    return llama3_style(bpe)
+
+
+def llama3_style(backend: Tokenizer, **extra_tokens: str) -> PreTrainedTokenizerFast:
+    """`backend` with Llama-3's special tokens, BOS prepended on encoding, the chat template and
+    left padding: what every tiny tokenizer (BPE here, the lab's word-level one) must share."""
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, backend.token_to_id(BOS))]
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
+        tokenizer_object=backend,
         bos_token=BOS,
         eos_token=EOS,
         pad_token=PAD,
         mask_token=MASK,
         chat_template=CHAT_TEMPLATE,
         padding_side="left",
+        **extra_tokens,
     )
 
 

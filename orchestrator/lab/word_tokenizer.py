@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from orchestrator.tiny_models import BOS, CHAT_TEMPLATE, EOS, MASK, PAD, SPECIAL_TOKENS
+from orchestrator.tiny_models import SPECIAL_TOKENS, llama3_style
 from training.methods import RECOVERY_ANSWER, RECOVERY_REQUEST
 
 UNKNOWN = "<|unk|>"
@@ -32,16 +32,4 @@ def build_word_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
     words.pre_tokenizer = split
     words.decoder = decoders.WordPiece(prefix="\uf8ff", cleanup=True)  # words joined by spaces, " ." -> "."
     words.add_special_tokens(list(SPECIAL_TOKENS))
-    words.post_processor = processors.TemplateProcessing(
-        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, vocab[BOS])]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=words,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        mask_token=MASK,
-        unk_token=UNKNOWN,
-        chat_template=CHAT_TEMPLATE,
-        padding_side="left",
-    )
+    return llama3_style(words, unk_token=UNKNOWN)
