@@ -43,7 +43,8 @@ def quick_lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, f
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("SCORES "))
     scores = json.loads(line.removeprefix("SCORES "))
-    assert (workdir / "data" / "lab" / "people60-seed0-steps1500" / "base-causal" / "config.json").is_file()
+    folder = workdir / "data" / "lab" / "people60-seed0-steps1500"
+    assert (folder / "base-causal" / "config.json").is_file() and (folder / "people" / "qa.jsonl").is_file()
     return {method: {key: values[0] for key, values in metrics.items()} for method, metrics in scores.items()}
 
 

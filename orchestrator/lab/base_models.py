@@ -9,14 +9,27 @@ is the same; the models are saved with `save_pretrained`, so trials load them li
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import queue
 import shutil
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from orchestrator.lab.pretraining import causal_examples, diffusion_examples, pretrain
@@ -27,6 +40,8 @@ from training.knowledge import load_knowledge_set, resolve_data_dir
 from training.methods import DiffusionFineTuning, MaskedFineTuning, resolve_mask_id
 
 RECIPE_FILE = "lab-recipe.json"
+PEOPLE_FOLDER = "people"  # sweeps/lab.yaml's dataset
+DONE, FAILED = -1, -2  # what a building child says last
 
 
 @dataclass(frozen=True)
@@ -40,8 +55,9 @@ class LabRecipe:
     """Pre-training steps of each base model."""
     batch_size: int = 64
     lr: float = 2e-3
-    answer_length: int = 16
-    """Answer tokens at evaluation (trials' max_new_tokens; the dLLM base's answer region)."""
+    answer_length: int = 8
+    """Answer tokens at evaluation (sweeps/lab.yaml's max_new_tokens; the dLLM base's answer region):
+    the longest answer, a description, is 6 words and its end of turn."""
     hidden_size: int = 128
     layers: int = 3
     heads: int = 4
@@ -53,8 +69,8 @@ class LabRecipe:
 
 @dataclass(frozen=True)
 class LabPaths:
-    data: Path
-    """The new people: the bring-your-own folder trials fine-tune on."""
+    people: Path
+    """The new people: the bring-your-own folder trials fine-tune on (the report's dataset name)."""
     causal: Path
     bidirectional: Path
 
@@ -69,14 +85,13 @@ def prepare_lab(
 ) -> LabPaths:
     """The lab's folders under `root`, building what is missing (everything, with `rebuild`)."""
     folder = root / recipe.folder_name
-    paths = LabPaths(folder / "data", folder / "base-causal", folder / "base-bidirectional")
+    paths = LabPaths(folder / PEOPLE_FOLDER, folder / "base-causal", folder / "base-bidirectional")
     marker = folder / RECIPE_FILE
     if not rebuild and marker.is_file() and json.loads(marker.read_text()) == asdict(recipe):
         return paths
     if folder.exists():
         shutil.rmtree(folder)
-    write_lab_set(paths.data, recipe.people, recipe.seed)
-    tokenizer = build_word_tokenizer(vocabulary_texts())
+    write_lab_set(paths.people, recipe.people, recipe.seed)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -85,17 +100,79 @@ def prepare_lab(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console or Console(stderr=True), transient=False) as progress:
-        for causal, out in ((True, paths.causal), (False, paths.bidirectional)):
-            task = progress.add_task(
-                f"base model ({'causal' if causal else 'bidirectional'})", total=recipe.steps, loss=0.0
-            )
-
-            def advance(step: int, loss: float, task: int = task) -> None:
-                progress.update(task, completed=step, loss=loss)
-
-            build_base_model(recipe, paths.data / SEEN_FOLDER, tokenizer, causal, out, advance)
+        build_concurrently(recipe, paths, progress)
     marker.write_text(json.dumps(asdict(recipe), indent=2))
     return paths
+
+
+def build_concurrently(recipe: LabRecipe, paths: LabPaths, progress: Progress) -> None:
+    """Both base models at once, each in its own process on its own share of the CPU threads.
+
+    A ~1 M-parameter model gains little from a second thread, so on a 2-core machine two models
+    side by side take about half the wall time of one after the other. Children report
+    (causal, step, loss) after every step, then (causal, DONE, None) or (causal, FAILED, traceback).
+    """
+    context = multiprocessing.get_context("spawn")  # no fork of a driver that may hold threads
+    messages = context.Queue()
+    threads = max(1, (os.cpu_count() or 2) // 2)
+    children: dict[bool, tuple[BaseProcess, TaskID]] = {}
+    for causal, out in ((True, paths.causal), (False, paths.bidirectional)):
+        task = progress.add_task(
+            f"base model ({'causal' if causal else 'bidirectional'})", total=recipe.steps, loss=0.0
+        )
+        child = context.Process(
+            target=_build_in_child,
+            args=(recipe, paths.people / SEEN_FOLDER, causal, out, threads, messages),
+            daemon=True,
+        )
+        child.start()
+        children[causal] = (child, task)
+    try:
+        _follow(children, messages, progress)
+    finally:
+        for child, _ in children.values():
+            child.join(timeout=5)
+            if child.is_alive():
+                child.terminate()
+
+
+def _follow(children: dict[bool, tuple[BaseProcess, TaskID]], messages: Queue, progress: Progress) -> None:
+    """Move the progress bars until every child said DONE; raise on the first failure."""
+    running = set(children)
+    while running:
+        try:
+            causal, step, detail = messages.get(timeout=1.0)
+        except queue.Empty:
+            dead = [causal for causal in running if not children[causal][0].is_alive()]
+            if dead and messages.empty():
+                raise RuntimeError(
+                    f"building a base model stopped without a word (exit code "
+                    f"{children[dead[0]][0].exitcode})"
+                ) from None
+            continue
+        if step == DONE:
+            running.discard(causal)
+        elif step == FAILED:
+            raise RuntimeError(f"building a base model failed:\n{detail}")
+        else:
+            progress.update(children[causal][1], completed=step, loss=detail)
+
+
+def _build_in_child(
+    recipe: LabRecipe, seen_folder: Path, causal: bool, out: Path, threads: int, messages: Queue
+) -> None:
+    """One base model, in a spawned process; everything it says goes through `messages`."""
+    torch.set_num_threads(threads)
+    try:
+        tokenizer = build_word_tokenizer(vocabulary_texts())  # deterministic: the same in both children
+
+        def report(step: int, loss: float) -> None:
+            messages.put((causal, step, loss))
+
+        build_base_model(recipe, seen_folder, tokenizer, causal, out, report)
+        messages.put((causal, DONE, None))
+    except BaseException:  # noqa: BLE001 - the driver must hear about any failure, then it re-raises
+        messages.put((causal, FAILED, traceback.format_exc()))
 
 
 def build_base_model(

@@ -56,7 +56,7 @@ class LabSettings:
 def lab_spec(paths: LabPaths, settings: LabSettings) -> SweepSpec:
     """The shipped `lab` spec with its relative paths pointed into the lab folder, and its seeds."""
     spec = load_spec(LAB_KIND)
-    folder = paths.data.parent
+    folder = paths.people.parent
     models = {method: ModelChoice(str(folder / choice.name)) for method, choice in spec.models.items()}
     fixed = {**spec.fixed, **QUICK_TRIAL} if settings.quick else spec.fixed
     grid = {**spec.grid, "seed": tuple(range(settings.seeds))}
