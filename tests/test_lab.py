@@ -38,7 +38,7 @@ def quick_lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, f
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,  # a hang guard: ~6 min on a quiet 2-core box, 3x that under load
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("SCORES "))

@@ -161,12 +161,18 @@ def _follow(children: dict[bool, tuple[BaseProcess, TaskID]], messages: Queue, p
 def _build_in_child(
     recipe: LabRecipe, seen_folder: Path, causal: bool, out: Path, threads: int, messages: Queue
 ) -> None:
-    """One base model, in a spawned process; everything it says goes through `messages`."""
+    """One base model, in a spawned process; everything it says goes through `messages`.
+
+    Stops as soon as the driver is gone (killed, timed out), so no orphan keeps the CPU busy.
+    """
     torch.set_num_threads(threads)
+    driver = multiprocessing.parent_process()
     try:
         tokenizer = build_word_tokenizer(vocabulary_texts())  # deterministic: the same in both children
 
         def report(step: int, loss: float) -> None:
+            if driver is not None and not driver.is_alive():
+                raise SystemExit("the driver building the lab's base models is gone")
             messages.put((causal, step, loss))
 
         build_base_model(recipe, seen_folder, tokenizer, causal, out, report)
