@@ -92,7 +92,7 @@ def test_lab_refuses_an_unknown_method_before_building_anything(mft, tmp_path: P
 
 def test_a_failing_base_model_build_is_one_error_and_nothing_is_marked_built(tmp_path: Path) -> None:
     # The two base models are built in spawned processes: a failure there must reach the driver
-    # (not hang it), and no recipe marker may claim the half-built folder. Cost: ~10 s (two spawns).
+    # (not hang it), and no recipe marker may claim the half-built folder. Cost: ~6 s (one spawn).
     from orchestrator.lab.base_models import RECIPE_FILE, LabRecipe, prepare_lab
 
     with pytest.raises(RuntimeError, match="collate needs at least one example"):

@@ -1,9 +1,12 @@
 """The lab's data and base models, built once and cached (driver side, in-process, a few CPU minutes).
 
-`prepare_lab` writes the synthetic knowledge set and pre-trains two ~1 M-parameter Llama models
-from scratch on its seen people: a causal one (for ar, masked, masked-random) and a bidirectional
-one (for dllm). Everything lives under `<data folder>/lab/<recipe>/` and is reused while the recipe
-is the same; the models are saved with `save_pretrained`, so trials load them like any checkpoint.
+`prepare_lab` writes the synthetic knowledge set and pre-trains a ~1 M-parameter causal Llama from
+scratch on its seen people (for ar, masked, masked-random), then adapts it into a bidirectional one
+(for dllm): full attention, the same weights, more steps under the dLLM objective (AR-to-dLLM
+adaptation, as Dream and DiffuLLaMA do; from scratch the bidirectional model never learns the seen
+facts at this size, see docs/lab-dllm-findings.md). Everything lives under
+`<data folder>/lab/<recipe>/` and is reused while the recipe is the same; the models are saved
+with `save_pretrained`, so trials load them like any checkpoint.
 """
 
 from __future__ import annotations
@@ -52,7 +55,10 @@ class LabRecipe:
     """New people (the fine-tuning set); three times as many seen people build the base models."""
     seed: int = 0
     steps: int = 1500
-    """Pre-training steps of each base model."""
+    """Pre-training steps of the causal base model."""
+    adapt_steps: int = 1200
+    """dLLM-objective steps that turn the trained causal base into the bidirectional one."""
+    adapt_lr: float = 1e-3
     batch_size: int = 64
     lr: float = 2e-3
     answer_length: int = 8
@@ -100,37 +106,33 @@ def prepare_lab(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console or Console(stderr=True), transient=False) as progress:
-        build_concurrently(recipe, paths, progress)
+        build_in_turn(recipe, paths, progress)
     marker.write_text(json.dumps(asdict(recipe), indent=2))
     return paths
 
 
-def build_concurrently(recipe: LabRecipe, paths: LabPaths, progress: Progress) -> None:
-    """Both base models at once, each in its own process on its own share of the CPU threads.
+def build_in_turn(recipe: LabRecipe, paths: LabPaths, progress: Progress) -> None:
+    """The causal base model, then the bidirectional one adapted from it; each in its own process.
 
-    A ~1 M-parameter model gains little from a second thread, so on a 2-core machine two models
-    side by side take about half the wall time of one after the other. Children report
-    (causal, step, loss) after every step, then (causal, DONE, None) or (causal, FAILED, traceback).
+    The child reports (causal, step, loss) after every step, then (causal, DONE, None) or
+    (causal, FAILED, traceback).
     """
     context = multiprocessing.get_context("spawn")  # no fork of a driver that may hold threads
     messages = context.Queue()
-    threads = max(1, (os.cpu_count() or 2) // 2)
-    children: dict[bool, tuple[BaseProcess, TaskID]] = {}
-    for causal, out in ((True, paths.causal), (False, paths.bidirectional)):
+    threads = max(1, os.cpu_count() or 1)
+    for causal, total in ((True, recipe.steps), (False, recipe.adapt_steps)):
         task = progress.add_task(
-            f"base model ({'causal' if causal else 'bidirectional'})", total=recipe.steps, loss=0.0
+            f"base model ({'causal' if causal else 'bidirectional, adapted'})", total=total, loss=0.0
         )
         child = context.Process(
             target=_build_in_child,
-            args=(recipe, paths.people / SEEN_FOLDER, causal, out, threads, messages),
+            args=(recipe, paths, causal, threads, messages),
             daemon=True,
         )
         child.start()
-        children[causal] = (child, task)
-    try:
-        _follow(children, messages, progress)
-    finally:
-        for child, _ in children.values():
+        try:
+            _follow({causal: (child, task)}, messages, progress)
+        finally:
             child.join(timeout=5)
             if child.is_alive():
                 child.terminate()
@@ -158,9 +160,7 @@ def _follow(children: dict[bool, tuple[BaseProcess, TaskID]], messages: Queue, p
             progress.update(children[causal][1], completed=step, loss=detail)
 
 
-def _build_in_child(
-    recipe: LabRecipe, seen_folder: Path, causal: bool, out: Path, threads: int, messages: Queue
-) -> None:
+def _build_in_child(recipe: LabRecipe, paths: LabPaths, causal: bool, threads: int, messages: Queue) -> None:
     """One base model, in a spawned process; everything it says goes through `messages`.
 
     Stops as soon as the driver is gone (killed, timed out), so no orphan keeps the CPU busy.
@@ -175,7 +175,11 @@ def _build_in_child(
                 raise SystemExit("the driver building the lab's base models is gone")
             messages.put((causal, step, loss))
 
-        build_base_model(recipe, seen_folder, tokenizer, causal, out, report)
+        seen_folder = paths.people / SEEN_FOLDER
+        if causal:
+            build_base_model(recipe, seen_folder, tokenizer, paths.causal, report)
+        else:
+            adapt_base_model(recipe, seen_folder, tokenizer, paths.causal, paths.bidirectional, report)
         messages.put((causal, DONE, None))
     except BaseException:  # noqa: BLE001 - the driver must hear about any failure, then it re-raises
         messages.put((causal, FAILED, traceback.format_exc()))
@@ -185,35 +189,57 @@ def build_base_model(
     recipe: LabRecipe,
     seen_folder: Path,
     tokenizer: PreTrainedTokenizerFast,
-    causal: bool,
     out: Path,
     on_step: Callable[[int, float], None] | None = None,
 ) -> Path:
-    """Pre-train one base model on the seen people and save it with its tokenizer to `out`."""
+    """Pre-train the causal base model on the seen people and save it with its tokenizer to `out`."""
     seen = load_knowledge_set(seen_folder, "same-order")
     mask_id = resolve_mask_id(tokenizer)
-    model = new_model(recipe, tokenizer, causal)
-    if causal:
-        examples, objective, ratio = (
-            causal_examples(tokenizer, seen, mask_id),
-            MaskedFineTuning(tokenizer, mask_id),
-            (0.05, 0.95),
-        )
-    else:
-        examples = diffusion_examples(tokenizer, seen, mask_id, recipe.answer_length)
-        objective, ratio = DiffusionFineTuning(tokenizer, mask_id), (0.05, 1.0)
+    model = new_model(recipe, tokenizer, causal=True)
     pretrain(
         model,
-        examples,
-        objective,
+        causal_examples(tokenizer, seen, mask_id),
+        MaskedFineTuning(tokenizer, mask_id),
         pad_id=tokenizer.pad_token_id,
         steps=recipe.steps,
         batch_size=recipe.batch_size,
         lr=recipe.lr,
-        mask_ratio=ratio,
+        mask_ratio=(0.05, 0.95),
         seed=recipe.seed,
         on_step=on_step,
     )
+    return _save(model, tokenizer, out)
+
+
+def adapt_base_model(
+    recipe: LabRecipe,
+    seen_folder: Path,
+    tokenizer: PreTrainedTokenizerFast,
+    causal_base: Path,
+    out: Path,
+    on_step: Callable[[int, float], None] | None = None,
+) -> Path:
+    """The causal base's weights under full attention, trained on the seen people under the dLLM objective."""
+    seen = load_knowledge_set(seen_folder, "same-order")
+    mask_id = resolve_mask_id(tokenizer)
+    model = new_model(recipe, tokenizer, causal=False)
+    model.load_state_dict(LlamaForCausalLM.from_pretrained(causal_base).state_dict())
+    pretrain(
+        model,
+        diffusion_examples(tokenizer, seen, mask_id, recipe.answer_length),
+        DiffusionFineTuning(tokenizer, mask_id),
+        pad_id=tokenizer.pad_token_id,
+        steps=recipe.adapt_steps,
+        batch_size=recipe.batch_size,
+        lr=recipe.adapt_lr,
+        mask_ratio=(0.05, 1.0),
+        seed=recipe.seed,
+        on_step=on_step,
+    )
+    return _save(model, tokenizer, out)
+
+
+def _save(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
