@@ -54,11 +54,7 @@ def test_ar_learns_forward_only_masked_learns_both_directions(quick_lab: dict[st
     assert {"N2D-fwd", "N2D-bwd", "D2N-fwd", "D2N-bwd"} <= set(ar), quick_lab
 
 
-# Not reached yet (issue 10). Measured with the quick recipe, one seed: dllm forward 0.16, backward
-# 0.09 (ar backward 0.07). Its base model, pre-trained from scratch under the dLLM objective, answers
-# ~10 % of the seen people's own questions (the causal base: 100 %): no seen fact is learned in
-# 500-1500 steps. Adapting the trained causal base instead (600 dLLM steps) reaches 0.90 / 0.84 on
-# the seen people, but dllm fine-tuning then gets only 0.26 / 0.15 on the new ones (README, The lab).
-@pytest.mark.xfail(reason="dllm base model too weak at lab scale: backward 0.09 vs ar 0.07", strict=True)
+# The bidirectional base is adapted from the trained causal base and dllm fine-tunes at lr 3e-4
+# (docs/lab-dllm-findings.md). `mft lab --quick` measured dllm 0.65 forward / 0.56 backward, ar 0.98 / 0.07.
 def test_dllm_answers_backward_better_than_ar(quick_lab: dict[str, dict[str, float]]) -> None:
     assert quick_lab["dllm"]["bwd"] >= quick_lab["ar"]["bwd"] + 0.2, quick_lab
