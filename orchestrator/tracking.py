@@ -19,9 +19,12 @@ from rich.console import Console
 from rich.table import Table
 
 from training.config import TrialConfig
+from training.fingerprint import data_fingerprint
+from training.knowledge import knowledge_files
 
 TRIAL_ID_TAG = "mft.trial_id"
 BEST_CHECKPOINT_TAG = "mft.best_checkpoint"
+LATEST_CHECKPOINT_TAG = "mft.latest_checkpoint"
 STORAGE_TAG = "mft.storage"
 RESUMED_TAG = "mft.resumed_from_step"
 # Keys of a worker report that are bookkeeping, not metrics.
@@ -50,6 +53,12 @@ def flatten_params(config: TrialConfig) -> dict[str, str]:
     return params
 
 
+def data_params(config: TrialConfig) -> dict[str, str]:
+    """The data fingerprint of the files the trial reads (folder, files with line counts, SHA-256)."""
+    data_dir = Path(config.data_dir) if config.data_dir else None
+    return data_fingerprint(knowledge_files(config.dataset, config.paraphrase, data_dir))
+
+
 def find_trial_run(client: MlflowClient, experiment_id: str, trial_id: str) -> Run | None:
     """The run tagged with `trial_id`, if any: a resumed trial logs into its first run."""
     found = client.search_runs(
@@ -72,7 +81,7 @@ def start_trial_run(
         client.update_run(found.info.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
         return found.info.run_id
     run = client.create_run(experiment_id, run_name=name, tags={TRIAL_ID_TAG: trial_id, **tags})
-    params = flatten_params(config)
+    params = {**flatten_params(config), **data_params(config)}
     client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
     return run.info.run_id
 
@@ -120,6 +129,8 @@ class MlflowTrialCallback(UserCallback):
             # Ties go to the later step, as Ray's checkpoint manager keeps the later one.
             if report["acc/total"] >= self._best_total:
                 self._log_best(client, report, step, checkpoint, now, logged)
+        if checkpoint is not None:
+            client.set_tag(self.run_id, LATEST_CHECKPOINT_TAG, checkpoint_location(checkpoint))
         if "resumed_from_step" in report:
             client.set_tag(self.run_id, RESUMED_TAG, str(report["resumed_from_step"]))
         for start in range(0, len(logged), 900):  # MLflow caps a batch at 1000 metrics

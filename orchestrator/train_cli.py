@@ -36,12 +36,17 @@ def train(
     gpus_per_worker: float = typer.Option(None, help="0 = CPU/gloo [default: 1 if the cluster has GPUs]."),
     precision: str = typer.Option("bf16", help="bf16 (FSDP2 mixed precision) or fp32."),
     mask_token: str = typer.Option(None, help="Mask token or id [default: the model's own]."),
-    eval_limit: int = typer.Option(None, help="Evaluate on the first N questions only."),
+    eval_limit: int = typer.Option(
+        None, help="Evaluate on N questions only: an equal share of every category (seed 0)."
+    ),
     max_new_tokens: int = typer.Option(128, help="Answer length at evaluation."),
     scoring: str = typer.Option(
         "authors",
         help="ROUGE-1 recall rule: authors (default: the authors' code, which computed the paper's Table 3)"
         " or rouge-score (case-folded, repeats counted).",
+    ),
+    prompt_style: str = typer.Option(
+        None, help="chat or completion (cloze sets) [default: the dataset's own, else chat]."
     ),
     trust_remote_code: bool = typer.Option(False, help="Allow the model's own code (LLaDA needs it)."),
     data_dir: Path = options.DATA_DIR,
@@ -75,6 +80,7 @@ def train(
             "eval_limit": eval_limit,
             "max_new_tokens": max_new_tokens,
             "scoring": scoring,
+            "prompt_style": prompt_style,
         }
     )
     from orchestrator.trial import launch_trial
@@ -98,16 +104,22 @@ def train(
 def export(
     run_id: str = typer.Argument(..., help="The trial's MLflow run id."),
     out: Path = typer.Option(..., help="Folder to write the Hugging Face model to."),
+    latest: bool = typer.Option(False, "--latest", help="Export the latest checkpoint, not the best."),
+    step: int = typer.Option(None, help="Export the checkpoint of this optimizer step, if still kept."),
     tracking_uri: str = options.TRACKING_URI,
 ) -> None:
-    """Write a trial's best checkpoint as a model folder that `from_pretrained` (and `mft eval`) loads.
+    """Write a trial's checkpoint (the best by default) as a model folder that `from_pretrained` loads.
+
+    Ray keeps the best and the latest checkpoint of a trial, so --step finds one of those.
 
     Example: mft export 3f2a... --out ./best-model
     """
+    if latest and step is not None:
+        raise InputError("give --latest or --step, not both")
     from mlflow.tracking import MlflowClient
 
+    from orchestrator.checkpoint_choice import choose_checkpoint
     from orchestrator.storage import local_copy
-    from orchestrator.tracking import BEST_CHECKPOINT_TAG
     from training.checkpointing import export_checkpoint
 
     client = MlflowClient(resolve_tracking_uri(tracking_uri))
@@ -115,16 +127,14 @@ def export(
         run = client.get_run(run_id)
     except Exception as exc:
         raise InputError(f"no MLflow run {run_id!r} in this tracking store; check --tracking-uri") from exc
-    location = run.data.tags.get(BEST_CHECKPOINT_TAG)
-    if not location:
-        raise InputError(f"run {run_id} has no best checkpoint (no tag {BEST_CHECKPOINT_TAG})")
-    copy = local_copy(location)
-    folder = Path(copy.name) if copy else Path(location)
+    chosen = choose_checkpoint(run, latest=latest, step=step)
+    copy = local_copy(chosen.location)
+    folder = Path(copy.name) if copy else Path(chosen.location)
     if not folder.is_dir():
-        raise InputError(f"run {run_id}'s best checkpoint {location} is not on disk any more")
+        raise InputError(f"run {run_id}'s checkpoint {chosen.location} is not on disk any more")
     try:
         export_checkpoint(folder, out)
     finally:
         if copy:
             copy.cleanup()
-    console.print(f"exported step {run.data.metrics.get('best/step', 0):g} of run {run_id} to {out}")
+    console.print(f"exported the {chosen.which} checkpoint (step {chosen.step}) of run {run_id} to {out}")

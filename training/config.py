@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from evaluation.questions import PROMPT_STYLES
 from evaluation.scoring import SCORINGS
 from training.errors import InputError
 from training.knowledge import PARAPHRASES
@@ -65,9 +66,11 @@ class TrialConfig:
     """LLaDA sampler block length."""
     eval_batch_size: int = 100
     eval_limit: int | None = None
-    """Evaluate on the first N questions only (quick checks; None = all)."""
+    """Evaluate on N questions, an equal seeded share of each category (quick checks; None = all)."""
     scoring: str = "authors"
     """ROUGE-1 recall rule: authors (the authors' code, which computed Table 3) or rouge-score (--scoring)."""
+    prompt_style: str | None = None
+    """chat (the paper's) or completion (cloze sets); None = the dataset's own (--prompt-style)."""
     log_every: int = 20
     """Optimizer steps between training-metric reports."""
     run_id: str = ""
@@ -82,6 +85,10 @@ class TrialConfig:
         _check(self.paraphrase in PARAPHRASES, f"--paraphrase must be one of {', '.join(PARAPHRASES)}")
         _check(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}")
         _check(self.scoring in SCORINGS, f"--scoring must be one of {', '.join(SCORINGS)}")
+        _check(
+            self.prompt_style in (None, *PROMPT_STYLES),
+            f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {self.prompt_style!r}",
+        )
         _check(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1 and self.workers >= 1, "--batch-size and --workers must be >= 1")
         _check(self.gpus_per_worker >= 0, "--gpus-per-worker must be >= 0")

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, get_constant_schedule_with_warmup
 
-from evaluation.questions import QAItem
+from evaluation.questions import QAItem, select_questions
 from training.checkpointing import TrainerState, restore_checkpoint, save_checkpoint
 from training.config import TrialConfig
 from training.evaluating import evaluate
@@ -145,6 +145,8 @@ def set_up(config: TrialConfig) -> WorkerRun:
     tokenizer.padding_side = "left"
     data_dir = Path(config.data_dir) if config.data_dir else None
     knowledge = load_knowledge_set(config.dataset, config.paraphrase, data_dir)
+    if config.prompt_style is None:
+        config = config.replace(prompt_style=knowledge.prompt_style)
     method = build_method(config.method, tokenizer, config.mask_token)
     examples = [method.encode(tokenizer, text) for text in knowledge.documents]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -165,7 +167,7 @@ def set_up(config: TrialConfig) -> WorkerRun:
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             state = restore_checkpoint(Path(directory), model, optimizer, scheduler, generator)
-    questions = list(knowledge.questions[: config.eval_limit])
+    questions = list(select_questions(knowledge.questions, config.eval_limit))
     return WorkerRun(
         config, tokenizer, method, questions, sampler, loader, model, optimizer, scheduler, generator,
         mask_ratio_generator(config.seed, state.step), device, state,
