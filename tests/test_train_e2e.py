@@ -197,6 +197,31 @@ def test_export_reloads_and_rescores_to_the_logged_value(
     assert sum(scores["bwd"]) / len(scores["bwd"]) == pytest.approx(logged["best/acc_bwd"], abs=1e-9)
 
 
+def test_export_picks_the_latest_checkpoint_or_a_kept_step(masked_trial: Trial, tmp_path: Path) -> None:
+    """Ray keeps the best and the latest checkpoint: --latest and --step reach them, others are refused."""
+    run = masked_trial.client.get_run(masked_trial.run_id)
+    assert Path(run.data.tags["mft.latest_checkpoint"]).is_dir()
+    base = [*MFT, "export", masked_trial.run_id, "--tracking-uri", masked_trial.tracking_uri]
+    latest = subprocess.run(
+        [*base, "--latest", "--out", str(tmp_path / "latest")], capture_output=True, text=True
+    )
+    assert latest.returncode == 0, latest.stderr[-2000:]
+    assert "latest checkpoint (step 40)" in latest.stdout
+    by_step = subprocess.run(
+        [*base, "--step", "40", "--out", str(tmp_path / "s40")], capture_output=True, text=True
+    )
+    assert by_step.returncode == 0, by_step.stderr[-2000:]
+    weights = "model.safetensors"
+    assert (tmp_path / "latest" / weights).read_bytes() == (tmp_path / "s40" / weights).read_bytes()
+    missing = subprocess.run(
+        [*base, "--step", "7", "--out", str(tmp_path / "s7")], capture_output=True, text=True
+    )
+    best = int(run.data.metrics["best/step"])
+    kept = ", ".join(str(step) for step in sorted({best, 40}))
+    assert missing.returncode == 2 and f"no checkpoint at step 7; kept steps: {kept}" in missing.stderr
+    assert not (tmp_path / "s7").exists()
+
+
 def parent_pid(pid: int) -> int:
     # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after the ")".
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
