@@ -60,7 +60,7 @@ def select_questions(items: Sequence[QAItem], limit: int | None) -> tuple[QAItem
 def describe_selection(selected: Sequence[QAItem], total: int) -> str:
     """`40 of 3200 questions (N2D-fwd 10, ...), an equal seeded share per category`, for the logs."""
     if len(selected) == total:
-        return f"all {total} questions"
+        return f"all {total} question{'' if total == 1 else 's'}"
     counts: dict[str, int] = {}
     for item in selected:
         counts[item.category] = counts.get(item.category, 0) + 1

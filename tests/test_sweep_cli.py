@@ -21,7 +21,11 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, paper_data_dir: Pat
 def test_dry_run_prints_the_trial_table_and_plan_and_runs_nothing(mft, workdir: Path) -> None:
     result = mft("sweep", "lr", "--dataset", "namedesc", "--method", "masked", "--dry-run")
     assert result.code == 0, result.err
-    rows = [line for line in result.out.splitlines() if "masked_namedesc_same-order_lr" in line]
+    rows = [
+        line
+        for line in result.out.splitlines()
+        if "masked_Llama-3.1-8B-Instruct_namedesc_same-order_lr" in line
+    ]
     assert len(rows) == 5
     assert "plan 5 trials x 4 workers" in result.out and "GPU-hours" in result.out
     assert list(workdir.iterdir()) == [] and not ray.is_initialized()

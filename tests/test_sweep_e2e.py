@@ -117,8 +117,8 @@ def test_one_parent_and_a_child_run_per_trial(finished_sweep: Sweep) -> None:
     assert parent.data.tags["mft.sweep_kind"] == "tiny-lr"
     assert "sweep" in parent.data.tags["mft.command"] and parent.data.tags["mft.storage"].endswith("runs")
     assert sorted(children) == [
-        f"masked_{finished_sweep.knowledge_name}_none_lr0.001_t0.05-0.95_seed0",
-        f"masked_{finished_sweep.knowledge_name}_none_lr0.003_t0.05-0.95_seed0",
+        f"masked_causal_{finished_sweep.knowledge_name}_none_lr0.001_t0.05-0.95_seed0",
+        f"masked_causal_{finished_sweep.knowledge_name}_none_lr0.003_t0.05-0.95_seed0",
     ]
     for name, child in children.items():
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -150,7 +150,7 @@ def test_status_shows_where_the_sweep_stands(finished_sweep: Sweep) -> None:
         args, cwd=finished_sweep.workdir, capture_output=True, text=True, timeout=120, env=ENV
     )
     assert done.returncode == 0, done.stderr
-    assert "FINISHED" in done.stdout and "best trial: masked_kset" in done.stdout
+    assert "FINISHED" in done.stdout and "best trial: masked_causal_kset" in done.stdout
 
 
 def wait_until(condition, timeout: float, process: subprocess.Popen) -> bool:
