@@ -93,7 +93,7 @@ def test_ray_token_auth_is_on_for_every_node(config: dict) -> None:
 
 def test_no_secret_is_written_in_the_file(config: dict, text: str) -> None:
     setup = commands(config, "setup_commands")
-    assert "--secret-id mft/hf-token" in setup and "> ~/.cache/huggingface/token" in setup
+    assert "--secret-id mft/hf-token" in setup and "> ~/hf-home/token" in setup
     assert "umask 077" in setup
     assert "PW=$(openssl rand" in commands(config, "head_setup_commands")  # generated on the head
     assert "chmod 600 /etc/mlflow-server.env" in commands(config, "head_setup_commands")
