@@ -231,24 +231,30 @@ def test_the_sweep_runs_as_a_ray_job_on_the_head(submitted: Submitted) -> None:
 
 
 def state_api(cluster: Cluster, code: str) -> object:
-    """Run Ray's state API in a subprocess (the test process never joins the cluster)."""
-    script = f"import json\nfrom ray.util import state\nprint(json.dumps({code}))"
+    """Evaluate `code` with Ray's state API and jobs client in a subprocess (the test process never
+    joins the cluster)."""
+    script = (
+        "import json\nfrom ray.util import state\nfrom ray.job_submission import JobSubmissionClient\n"
+        f"print(json.dumps({code}))"
+    )
     done = cluster.run([sys.executable, "-c", script], timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_each_node_trained_one_trial(submitted: Submitted) -> None:
+def test_the_driver_ran_on_the_head_and_each_node_trained_one_trial(submitted: Submitted) -> None:
     address = submitted.cluster.dashboard
-    nodes = state_api(submitted.cluster, f"[n.node_id for n in state.list_nodes(address={address!r})]")
-    workers = state_api(
+    found = state_api(
         submitted.cluster,
-        f"[(a.node_id, a.state) for a in state.list_actors(address={address!r}, limit=1000,"
-        " filters=[('class_name', '=', 'RayTrainWorker')])]",
+        f"{{'nodes': [(n.node_id, n.is_head_node) for n in state.list_nodes(address={address!r})],"
+        f" 'workers': [a.node_id for a in state.list_actors(address={address!r}, limit=1000,"
+        "    filters=[('class_name', '=', 'RayTrainWorker')])],"
+        f" 'driver': JobSubmissionClient({address!r}).get_job_info({submitted.job_id!r}).driver_node_id}}",
     )
+    nodes = dict(found["nodes"])
     assert len(nodes) == 2
-    assert len(workers) == 2, workers
-    assert {node for node, _ in workers} == set(nodes)
+    assert nodes[found["driver"]], "the sweep's driver did not run on the head node"
+    assert sorted(found["workers"]) == sorted(nodes), f"Train workers per node: {found['workers']}"
 
 
 def test_runs_and_curves_are_on_the_tracking_server(submitted: Submitted) -> None:
