@@ -118,6 +118,8 @@ def cluster() -> Iterator[Cluster]:
     env.update({
         MARK: mark, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
         "RAY_USAGE_STATS_ENABLED": "0", "COLUMNS": "200",
+        # The job's entrypoint is `mft`, found on the PATH as on a cluster node.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     })  # fmt: skip
     cluster = Cluster(folder, env, free_port(), free_port(), free_port())
     # Each node its own temp dir, as on two machines: a node's runtime-env cache is its own to clean.
