@@ -7,6 +7,7 @@ imports Ray or torch); Ray is imported only when a sweep really starts.
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -54,14 +55,26 @@ def sweep(
     tracking_uri: str = options.TRACKING_URI,
     storage: str = options.STORAGE,
     address: str = options.ADDRESS,
+    submit: bool = typer.Option(
+        False,
+        help="Run the sweep as a Ray job on the cluster's head, so it outlives this terminal;"
+        " --address is then the jobs API's (e.g. http://127.0.0.1:8265 after `ray dashboard cluster.yaml`).",
+    ),
 ) -> None:
     """Run a grid of trials on Ray Tune, one MLflow parent run per sweep and a child run per trial.
 
     Examples: mft sweep lr --dataset namedesc --dry-run | mft sweep seeds --tiny | mft sweep list |
-    mft sweep status lr-namedesc-1122-0930 | mft sweep --resume lr-namedesc-1122-0930
+    mft sweep status lr-namedesc-1122-0930 | mft sweep --resume lr-namedesc-1122-0930 |
+    mft sweep paper --submit --address http://127.0.0.1:8265
     """
     location = resolve_storage(storage)
-    if resume:
+    if submit and target in ("list", "status"):
+        raise InputError(f"--submit runs a sweep as a Ray job; `mft sweep {target}` runs here without it")
+    if resume and submit:
+        from orchestrator.sweep.submission import submit_sweep
+
+        submit_sweep(sys.argv[1:], None, None, address, console)
+    elif resume:
         from orchestrator.sweep.launch import resume_sweep
 
         resume_sweep(resume, location, address, console)
@@ -72,7 +85,7 @@ def sweep(
             raise InputError("usage: mft sweep status NAME (the name printed when the sweep started)")
         from orchestrator.sweep.launch import show_status
 
-        show_status(SweepState.load(sweep_name, location), console)
+        show_status(SweepState.load(sweep_name, location), console, tracking_uri)
     elif target is None:
         raise InputError("name a sweep kind (mft sweep list shows them), a YAML file, or --resume NAME")
     else:
@@ -102,9 +115,15 @@ def sweep(
                 gpus, cpus = cluster_size(address)
             render_plan(spec, trials, plan_resources(trials, gpus, cpus), console)
             return
+        sweep_name = name or f"{spec.kind}-{Path(dataset or 'sweep').name}-{datetime.now():%m%d-%H%M%S}"
+        if submit:
+            from orchestrator.sweep.submission import submit_sweep
+
+            spec_file = target if Path(target).is_file() else None
+            submit_sweep(sys.argv[1:], sweep_name, spec_file, address, console)
+            return
         from orchestrator.sweep.launch import start_sweep
 
-        sweep_name = name or f"{spec.kind}-{Path(dataset or 'sweep').name}-{datetime.now():%m%d-%H%M%S}"
         uri = resolve_tracking_uri(tracking_uri)
         start_sweep(
             spec.kind,

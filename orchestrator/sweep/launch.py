@@ -79,6 +79,7 @@ def start_sweep(
             f"a sweep named {name!r} already exists in {location}; resume it with --resume {name}"
             f" --storage {location}"
         )
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # forwarded to every Ray worker by connect_ray
     concurrent = check_fits(trials, *cluster_size(address))
     if max_concurrent is not None:
         concurrent = min(concurrent, max_concurrent)
@@ -104,6 +105,7 @@ def resume_sweep(name: str, location: str, address: str | None, console: Console
     """Continue unfinished trials from their checkpoints, in the same MLflow runs."""
     state = SweepState.load(name, location)
     client = MlflowClient(state.tracking_uri)
+    os.environ["MLFLOW_TRACKING_URI"] = state.tracking_uri
     connect_ray(address)
     tuner = restore_tuner(state)
     client.update_run(state.parent_run_id, status="RUNNING")
@@ -138,8 +140,9 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, consol
         raise typer.Exit(1)
 
 
-def show_status(state: SweepState, console: Console) -> None:
-    client = MlflowClient(state.tracking_uri)
+def show_status(state: SweepState, console: Console, tracking_uri: str | None = None) -> None:
+    """The trials' table from MLflow: the sweep's own server, or `tracking_uri` (e.g. a port-forward)."""
+    client = MlflowClient(tracking_uri or state.tracking_uri)
     runs = {run_id: trial_id for trial_id, run_id in state.trials.items()}
     console.print(trial_table(client, runs))
     parent = client.get_run(state.parent_run_id)
