@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -10,7 +11,8 @@ from rich.console import Console
 from orchestrator import options
 from orchestrator.storage import resolve_storage
 from orchestrator.tracking_uri import resolve_tracking_uri
-from orchestrator.trial_settings import build_trial_config, parse_epochs, parse_mask_ratio
+from orchestrator.trial_file import load_trial_file, trial_yaml
+from orchestrator.trial_settings import build_trial_config, parse_betas, parse_epochs, parse_mask_ratio
 from training.errors import InputError
 
 console = Console()
@@ -18,34 +20,55 @@ PAPER_GLOBAL_BATCH = 64  # 4 GPUs x 16 documents (paper appendix A.4)
 
 
 def train(
+    ctx: typer.Context,
+    config_file: Path = typer.Option(
+        None,
+        "--config",
+        help="A trial YAML file: a run's logged trial.yaml, or what --dry-run prints; flags given"
+        " override its values \\[default: none, flags only].",
+    ),
     dataset: str = typer.Option("namedesc", help="namedesc, bio, wiki, or a bring-your-own folder."),
     method: str = typer.Option("masked", help="ar, masked, masked-random or dllm."),
-    model: str = typer.Option(..., help="Model folder or hub id (from_pretrained)."),
-    lr: float = typer.Option(None, help="Peak learning rate [default: the paper's for the method]."),
+    model: str = typer.Option(
+        None, help="Model folder or hub id (from_pretrained) \\[default: --config's; required without it]."
+    ),
+    lr: float = typer.Option(None, help="Peak learning rate \\[default: the paper's for the method]."),
     epochs: int = typer.Option(
-        None, help="Passes over the documents [default: the paper's schedule for dataset x paraphrase]."
+        None, help="Passes over the documents \\[default: the paper's schedule for dataset x paraphrase]."
     ),
     eval_at: str = typer.Option(
-        None, help="Epochs to evaluate at, e.g. 0,1,2,4 [default: the paper's, or doubling to --epochs]."
+        None, help="Epochs to evaluate at, e.g. 0,1,2,4 \\[default: the paper's, or doubling to --epochs]."
     ),
     mask_ratio: str = typer.Option("0.05:0.95", help="Fixed t (0.75) or a LO:HI range drawn per step."),
     seed: int = typer.Option(0),
     paraphrase: str = typer.Option("none", help="none, same-order or permute-order."),
     batch_size: int = typer.Option(16, help="Documents per worker per step."),
     workers: int = typer.Option(1, help="Ray Train workers (one GPU each on a GPU cluster)."),
-    gpus_per_worker: float = typer.Option(None, help="0 = CPU/gloo [default: 1 if the cluster has GPUs]."),
+    gpus_per_worker: float = typer.Option(None, help="0 = CPU/gloo \\[default: 1 if the cluster has GPUs]."),
     precision: str = typer.Option("bf16", help="bf16 (FSDP2 mixed precision) or fp32."),
-    mask_token: str = typer.Option(None, help="Mask token or id [default: the model's own]."),
-    eval_limit: int = typer.Option(None, help="Evaluate on the first N questions only."),
+    mask_token: str = typer.Option(None, help="Mask token or id \\[default: the model's own]."),
+    weight_decay: float = typer.Option(0.1, help="AdamW weight decay (none on biases and norm weights)."),
+    betas: str = typer.Option("0.9,0.95", help="AdamW betas as B1,B2."),
+    grad_clip: float = typer.Option(1.0, help="Gradient-norm clip."),
+    warmup_ratio: float = typer.Option(
+        0.02, help="Share of all update steps spent warming up to the peak lr."
+    ),
+    log_every: int = typer.Option(20, help="Optimizer steps between training-metric reports."),
+    eval_limit: int = typer.Option(None, help="Evaluate on the first N questions only \\[default: all]."),
+    eval_batch_size: int = typer.Option(100, help="Questions per forward batch at evaluation."),
     max_new_tokens: int = typer.Option(128, help="Answer length at evaluation."),
+    block_length: int = typer.Option(4, help="LLaDA sampler block length at evaluation (dllm)."),
     scoring: str = typer.Option(
         "authors",
-        help="ROUGE-1 recall rule: authors (default: the authors' code, which computed the paper's Table 3)"
+        help="ROUGE-1 recall rule: authors (the authors' code, which computed the paper's Table 3)"
         " or rouge-score (case-folded, repeats counted).",
     ),
     trust_remote_code: bool = typer.Option(False, help="Allow the model's own code (LLaDA needs it)."),
     data_dir: Path = options.DATA_DIR,
-    experiment: str = typer.Option(None, help="MLflow experiment [default: mft-<dataset>]."),
+    dry_run: bool = typer.Option(
+        False, help="Print the resolved trial configuration (a --config file) and run nothing."
+    ),
+    experiment: str = typer.Option(None, help="MLflow experiment \\[default: mft-<dataset>]."),
     tracking_uri: str = options.TRACKING_URI,
     storage: str = options.STORAGE,
     address: str = options.ADDRESS,
@@ -53,30 +76,46 @@ def train(
     """Fine-tune one model on one knowledge set: one Ray Train trial, tracked in MLflow.
 
     Example: mft train --dataset namedesc --method masked --model ./tiny --epochs 8 --workers 2
+
+    Rerun a logged run: mft train --config trial.yaml (the run's artifact; add flags to change it)
     """
-    config = build_trial_config(
-        {
-            "model": model,
-            "dataset": dataset,
-            "paraphrase": paraphrase,
-            "data_dir": data_dir,
-            "method": method,
-            "lr": lr,
-            "epochs": epochs,
-            "eval_at": parse_epochs(eval_at) if eval_at else None,
-            "mask_ratio": parse_mask_ratio(mask_ratio),
-            "seed": seed,
-            "batch_size": batch_size,
-            "workers": workers,
-            "gpus_per_worker": gpus_per_worker,
-            "precision": precision,
-            "mask_token": mask_token,
-            "trust_remote_code": trust_remote_code,
-            "eval_limit": eval_limit,
-            "max_new_tokens": max_new_tokens,
-            "scoring": scoring,
-        }
-    )
+    flags = {
+        "model": model,
+        "dataset": dataset,
+        "paraphrase": paraphrase,
+        "data_dir": data_dir,
+        "method": method,
+        "lr": lr,
+        "epochs": epochs,
+        "eval_at": eval_at,
+        "mask_ratio": mask_ratio,
+        "seed": seed,
+        "batch_size": batch_size,
+        "workers": workers,
+        "gpus_per_worker": gpus_per_worker,
+        "precision": precision,
+        "mask_token": mask_token,
+        "trust_remote_code": trust_remote_code,
+        "weight_decay": weight_decay,
+        "betas": betas,
+        "grad_clip": grad_clip,
+        "warmup_ratio": warmup_ratio,
+        "log_every": log_every,
+        "eval_limit": eval_limit,
+        "eval_batch_size": eval_batch_size,
+        "max_new_tokens": max_new_tokens,
+        "block_length": block_length,
+        "scoring": scoring,
+    }
+    given = {key: value for key, value in flags.items() if ctx.get_parameter_source(key).name != "DEFAULT"}
+    values = {**(load_trial_file(config_file) if config_file else {}), **parse_flags(given)}
+    config = build_trial_config(values)
+    gpus_if_any = "gpus_per_worker" not in values
+    if dry_run:
+        if gpus_if_any:
+            typer.echo("# gpus_per_worker not given: 1 per worker when the Ray cluster has GPUs, else 0")
+        typer.echo(trial_yaml(config), nl=False)
+        return
     from orchestrator.trial import launch_trial
 
     if config.global_batch_size != PAPER_GLOBAL_BATCH:
@@ -91,8 +130,14 @@ def train(
         storage=resolve_storage(storage),
         address=address,
         console=console,
-        gpus_if_any=gpus_per_worker is None,
+        gpus_if_any=gpus_if_any,
     )
+
+
+def parse_flags(given: dict[str, Any]) -> dict[str, Any]:
+    """The flags written as text (--eval-at, --mask-ratio, --betas) as TrialConfig values."""
+    parsers = {"eval_at": parse_epochs, "mask_ratio": parse_mask_ratio, "betas": parse_betas}
+    return {key: parsers[key](value) if key in parsers else value for key, value in given.items()}
 
 
 def export(
