@@ -21,11 +21,11 @@ PAPER_GLOBAL_BATCH = 64  # 4 GPUs x 16 documents (paper appendix A.4)
 
 def train(
     ctx: typer.Context,
-    config_file: Path = typer.Option(
+    config_file: str = typer.Option(
         None,
         "--config",
-        help="A trial YAML file: a run's logged trial.yaml, or what --dry-run prints; flags given"
-        " override its values \\[default: none, flags only].",
+        help="A trial YAML file (what --dry-run prints), or a run's logged one as runs:/RUN_ID/trial.yaml;"
+        " flags given override its values \\[default: none, flags only].",
     ),
     dataset: str = typer.Option("namedesc", help="namedesc, bio, wiki, or a bring-your-own folder."),
     method: str = typer.Option("masked", help="ar, masked, masked-random or dllm."),
@@ -108,7 +108,7 @@ def train(
         "scoring": scoring,
     }
     given = {key: value for key, value in flags.items() if ctx.get_parameter_source(key).name != "DEFAULT"}
-    values = {**(load_trial_file(config_file) if config_file else {}), **parse_flags(given)}
+    values = {**config_values(config_file, tracking_uri), **parse_flags(given)}
     config = build_trial_config(values)
     gpus_if_any = "gpus_per_worker" not in values
     if dry_run:
@@ -132,6 +132,24 @@ def train(
         console=console,
         gpus_if_any=gpus_if_any,
     )
+
+
+def config_values(source: str | None, tracking_uri: str | None) -> dict[str, Any]:
+    """The values of --config: a local trial file, or a run's logged one (runs:/RUN_ID/trial.yaml)."""
+    if not source:
+        return {}
+    if not source.startswith("runs:/"):
+        return load_trial_file(Path(source))
+    from mlflow.artifacts import download_artifacts
+
+    try:
+        path = download_artifacts(artifact_uri=source, tracking_uri=resolve_tracking_uri(tracking_uri))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"--config {source}: cannot fetch it ({first}); check the run id and --tracking-uri"
+        ) from exc
+    return load_trial_file(Path(path))
 
 
 def parse_flags(given: dict[str, Any]) -> dict[str, Any]:
@@ -173,3 +191,25 @@ def export(
         if copy:
             copy.cleanup()
     console.print(f"exported step {run.data.metrics.get('best/step', 0):g} of run {run_id} to {out}")
+    note = diffusion_note(run.data.params, out)
+    if note:
+        console.print(note, highlight=False, soft_wrap=True)  # a command to copy: never wrapped
+
+
+def diffusion_note(params: dict[str, str], out: Path) -> str | None:
+    """For a dLLM export: HF `generate` decodes left to right, which is not how this model answers."""
+    from training.method_registry import method_info, method_names
+
+    method = params.get("method", "")
+    if method not in method_names() or not method_info(method).bidirectional:
+        return None
+    remote = " --trust-remote-code" if params.get("trust_remote_code") == "True" else ""
+    settings = (
+        f"--block-length {params.get('block_length', 4)} --max-new-tokens {params.get('max_new_tokens', 128)}"
+    )
+    return (
+        f"[yellow]note:[/] {out} is a diffusion LLM ({method}): Hugging Face `generate` decodes left to"
+        " right and does not answer as this model was evaluated. Sample it with LLaDA's sampler, as"
+        f" training evaluated it: mft eval --model {out} --dataset {params.get('dataset', 'DATASET')}"
+        f" --sampler llada {settings}{remote}"
+    )

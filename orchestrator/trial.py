@@ -196,7 +196,7 @@ def launch_trial(
     config = config.replace(run_id=run_id)
     verb = "continuing" if found is not None else "trial"
     console.print(f"[bold]{verb}[/] {name}  [dim]MLflow run {run_id} at {tracking_uri}[/]")
-    with live_trials(client, {run_id: name}, console):
+    with live_trials(client, {name: run_id}, console):
         run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
     print_best(client, run_id, console)
     return run_id
