@@ -115,7 +115,7 @@ def quiet_tune() -> list[Any]:
 def build_tuner(
     state: SweepState, trials: Sequence[Any], concurrent: int, early_stop: str | None, grace: int
 ) -> tune.Tuner:
-    """A Tuner whose grid is the planned trials themselves (each carrying its MLflow run id)."""
+    """A Tuner whose grid is the planned trials themselves; each finds its MLflow parent in `sweep`."""
     plans = [{"trial_id": t.trial_id, "config": t.config.to_dict()} for t in trials]
     sweep = {
         "name": state.name,
