@@ -77,7 +77,7 @@ def train(
 
     Example: mft train --dataset namedesc --method masked --model ./tiny --epochs 8 --workers 2
 
-    Rerun a logged run: mft train --config trial.yaml (the run's artifact; add flags to change it)
+    Rerun a logged run, changing a setting: mft train --config runs:/RUN_ID/trial.yaml --seed 1
     """
     flags = {
         "model": model,
@@ -112,9 +112,9 @@ def train(
     config = build_trial_config(values)
     gpus_if_any = "gpus_per_worker" not in values
     if dry_run:
-        if gpus_if_any:
+        if gpus_if_any:  # left out, so that the file keeps meaning "a GPU each if the cluster has them"
             typer.echo("# gpus_per_worker not given: 1 per worker when the Ray cluster has GPUs, else 0")
-        typer.echo(trial_yaml(config), nl=False)
+        typer.echo(trial_yaml(config, leave_out=("gpus_per_worker",) if gpus_if_any else ()), nl=False)
         return
     from orchestrator.trial import launch_trial
 

@@ -53,11 +53,11 @@ def load_trial_file(path: Path) -> dict[str, Any]:
     return trial_values(data or {}, str(path))
 
 
-def trial_yaml(config: TrialConfig) -> str:
-    """Every field but the run id, in field order, as `load_trial_file` reads it back."""
+def trial_yaml(config: TrialConfig, leave_out: tuple[str, ...] = ()) -> str:
+    """Every field but the run id (and `leave_out`), in field order, as `load_trial_file` reads it."""
     values = {
         key: list(value) if isinstance(value, tuple) else value
         for key, value in config.to_dict().items()
-        if key != DRIVER_SET
+        if key != DRIVER_SET and key not in leave_out
     }
     return yaml.safe_dump(values, sort_keys=False, default_flow_style=None)

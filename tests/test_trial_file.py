@@ -54,6 +54,10 @@ def test_dry_run_prints_a_config_that_reads_back_as_the_same_trial(mft: Callable
     (workdir / "trial.yaml").write_text(first.out)
     again = mft("train", "--config", "trial.yaml", "--dry-run")
     assert again.code == 0 and printed_config(again.out) == config
+    # --gpus-per-worker not given stays not given (a GPU each where the cluster has them): no line.
+    assert "\ngpus_per_worker:" not in first.out and "\ngpus_per_worker:" not in again.out
+    cpu = mft("train", *flags, "--gpus-per-worker", "0", "--dry-run")
+    assert "\ngpus_per_worker: 0.0\n" in cpu.out
 
 
 def test_flags_given_override_the_file_and_defaults_do_not(mft: Callable, workdir: Path) -> None:
