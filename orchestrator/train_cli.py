@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,7 @@ def config_values(source: str | None, tracking_uri: str | None) -> dict[str, Any
         return load_trial_file(Path(source))
     from mlflow.artifacts import download_artifacts
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file: no bar
     try:
         path = download_artifacts(artifact_uri=source, tracking_uri=resolve_tracking_uri(tracking_uri))
     except Exception as exc:
