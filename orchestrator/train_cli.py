@@ -11,6 +11,7 @@ from rich.console import Console
 
 from orchestrator import options
 from orchestrator.storage import resolve_storage
+from orchestrator.sweep.fields import FIELD_NAMES
 from orchestrator.tracking_uri import resolve_tracking_uri
 from orchestrator.trial_file import load_trial_file, trial_yaml
 from orchestrator.trial_settings import build_trial_config, parse_betas, parse_epochs, parse_mask_ratio
@@ -80,35 +81,13 @@ def train(
 
     Rerun a logged run, changing a setting: mft train --config runs:/RUN_ID/trial.yaml --seed 1
     """
-    flags = {
-        "model": model,
-        "dataset": dataset,
-        "paraphrase": paraphrase,
-        "data_dir": data_dir,
-        "method": method,
-        "lr": lr,
-        "epochs": epochs,
-        "eval_at": eval_at,
-        "mask_ratio": mask_ratio,
-        "seed": seed,
-        "batch_size": batch_size,
-        "workers": workers,
-        "gpus_per_worker": gpus_per_worker,
-        "precision": precision,
-        "mask_token": mask_token,
-        "trust_remote_code": trust_remote_code,
-        "weight_decay": weight_decay,
-        "betas": betas,
-        "grad_clip": grad_clip,
-        "warmup_ratio": warmup_ratio,
-        "log_every": log_every,
-        "eval_limit": eval_limit,
-        "eval_batch_size": eval_batch_size,
-        "max_new_tokens": max_new_tokens,
-        "block_length": block_length,
-        "scoring": scoring,
+    # Every flag named after a TrialConfig field, if given on the command line (ctx.params holds
+    # them all): the ones left out take the --config file's value, else TrialConfig's default.
+    given = {
+        key: value
+        for key, value in ctx.params.items()
+        if key in FIELD_NAMES and ctx.get_parameter_source(key).name != "DEFAULT"
     }
-    given = {key: value for key, value in flags.items() if ctx.get_parameter_source(key).name != "DEFAULT"}
     values = {**config_values(config_file, tracking_uri), **parse_flags(given)}
     config = build_trial_config(values)
     gpus_if_any = "gpus_per_worker" not in values
