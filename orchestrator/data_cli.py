@@ -46,7 +46,7 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Folder with the paper's files. (default: $MFT_DATA_DIR, else ~/.cache/mft/datasets)",
+        help="Folder with the paper's files \\[default: $MFT_DATA_DIR, else ~/.cache/mft/datasets].",
     ),
 ]
 MAX_PROBLEMS_SHOWN = 50
@@ -107,12 +107,12 @@ def fetch(
     base_url: Annotated[
         str | None,
         typer.Option(
-            help="Server folder with the files. (default: $MFT_DATA_BASE_URL, else the authors' repository)"
+            help="Server folder with the files \\[default: $MFT_DATA_BASE_URL, else the authors' repository]."
         ),
     ] = None,
     data_dir: DataDir = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Download again files that are already present.")
+        bool, typer.Option("--force", help="Download again files that are already present \\[default: off].")
     ] = False,
 ) -> None:
     """Download the paper's published files of one dataset into the data folder."""

@@ -34,14 +34,18 @@ def evaluate_model(
     dataset: str = typer.Option("namedesc", help="namedesc, bio, wiki, or a bring-your-own folder."),
     sampler: str = typer.Option("auto", help="ar (greedy), llada, or auto (llada for bidirectional models)."),
     limit: int = typer.Option(
-        None, help="Only N questions: an equal share of every category, the same N each time (seed 0)."
+        None,
+        help="Only N questions: an equal share of every category, the same N each time (seed 0)"
+        " \\[default: all].",
     ),
-    out: Path = typer.Option(None, help="JSONL of every generation [default: generations-<dataset>.jsonl]."),
+    out: Path = typer.Option(
+        None, help="JSONL of every generation \\[default: generations-<dataset>.jsonl]."
+    ),
     batch_size: int = typer.Option(100, help="Questions per forward batch."),
     max_new_tokens: int = typer.Option(128, help="Answer length (LLaDA: gen_length)."),
     block_length: int = typer.Option(4, help="LLaDA sampler block length."),
-    steps: int = typer.Option(None, help="LLaDA sampler steps [default: max-new-tokens]."),
-    mask_token: str = typer.Option(None, help="LLaDA mask token or id [default: the model's own]."),
+    steps: int = typer.Option(None, help="LLaDA sampler steps \\[default: max-new-tokens]."),
+    mask_token: str = typer.Option(None, help="LLaDA mask token or id \\[default: the model's own]."),
     dtype: str = typer.Option("auto", help="auto (as saved), bf16 or fp32."),
     trust_remote_code: bool = typer.Option(False, help="Allow the model's own code (LLaDA needs it)."),
     data_dir: Path = options.DATA_DIR,
@@ -49,7 +53,7 @@ def evaluate_model(
     prompt_style: str = typer.Option(
         None,
         help="chat (the paper's: a user turn) or completion (the question text as is, for cloze sets)"
-        " [default: the dataset's own: dataset.yaml in a folder, else chat].",
+        " \\[default: the dataset's own: dataset.yaml in a folder, else chat].",
     ),
 ) -> None:
     """Answer a knowledge set's questions with a model and score them per category (ROUGE-1 recall).

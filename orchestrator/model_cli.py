@@ -17,7 +17,11 @@ console = Console()
 def tiny(
     out: Path = typer.Option(..., help="Folder to write the model and tokenizer to."),
     arch: str = typer.Option("causal", help="causal (AR stand-in) or bidirectional (dLLM stand-in)."),
-    corpus: list[Path] = typer.Option(None, help="Text/JSON/JSONL files to train the BPE tokenizer on."),
+    corpus: list[Path] = typer.Option(
+        None,
+        help="Text/JSON/JSONL files (repeatable) to train the BPE tokenizer on, besides a few built-in"
+        " sentences (the prompts' scaffolding) \\[default: none].",
+    ),
     vocab_size: int = typer.Option(512, help="BPE vocabulary size (at most)."),
     hidden_size: int = typer.Option(64),
     layers: int = typer.Option(2),

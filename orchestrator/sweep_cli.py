@@ -17,11 +17,12 @@ from rich.table import Table
 
 from orchestrator import options
 from orchestrator.storage import resolve_storage
-from orchestrator.sweep.expansion import Overrides, expand
+from orchestrator.sweep.expansion import Overrides, PlannedTrial, expand
 from orchestrator.sweep.planning import local_cluster, plan_resources, render_plan
 from orchestrator.sweep.spec import load_spec, shipped_specs
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking_uri import resolve_tracking_uri
+from orchestrator.trial_file import trial_yaml
 from training.errors import InputError
 
 console = Console()
@@ -32,26 +33,41 @@ def sweep(
         None, help="lr, mask-ratio, seeds, paraphrase, paper, control, a YAML file; or list / status."
     ),
     sweep_name: str = typer.Argument(None, help="With `status`: the sweep's name."),
-    dataset: str = typer.Option(None, help="Run the spec on this knowledge set."),
-    method: list[str] = typer.Option(None, help="Only these methods (repeatable)."),
-    model: str = typer.Option(None, help="One model for every method, instead of the paper's."),
-    set_: list[str] = typer.Option(
-        None, "--set", help="key=value for every trial (repeatable), e.g. --set seed=3."
+    dataset: str = typer.Option(
+        None, help="Run the spec on this knowledge set \\[default: the spec's datasets]."
     ),
-    workers: int = typer.Option(None, help="Workers per trial."),
-    gpus_per_worker: float = typer.Option(None, help="GPUs per worker (0 = CPU workers)."),
+    method: list[str] = typer.Option(None, help="Only these methods (repeatable) \\[default: the spec's]."),
+    model: str = typer.Option(
+        None, help="One model for every method \\[default: the spec's, else the paper's per method]."
+    ),
+    set_: list[str] = typer.Option(
+        None, "--set", help="key=value for every trial (repeatable), e.g. --set seed=3 \\[default: none]."
+    ),
+    workers: int = typer.Option(None, help="Workers per trial \\[default: the spec's]."),
+    gpus_per_worker: float = typer.Option(
+        None, help="GPUs per worker, 0 = CPU workers \\[default: the spec's]."
+    ),
     tiny: bool = typer.Option(
         False, help="Tiny local models on 2 CPU workers per trial: the sweep on a laptop."
     ),
     dry_run: bool = typer.Option(False, help="Print the trial table and the resource plan; run nothing."),
-    early_stop: str = typer.Option(None, help="asha: stop weak trials early on acc/total."),
+    show_config: bool = typer.Option(
+        False, help="Also print each trial's resolved configuration (YAML, as `mft train --config` reads it)."
+    ),
+    early_stop: str = typer.Option(
+        None, help="asha: stop weak trials early on acc/total \\[default: none, every trial runs to the end]."
+    ),
     grace_period: int = typer.Option(2, help="ASHA grace period, in evaluation points."),
     max_concurrent: int = typer.Option(
-        None, min=1, help="Trials at once, at most [default: as many as the cluster fits]."
+        None, min=1, help="Trials at once, at most \\[default: as many as the cluster fits]."
     ),
-    resume: str = typer.Option(None, help="Continue the sweep of this name (or storage path)."),
-    name: str = typer.Option(None, help="Sweep name [default: KIND-DATASET-TIME]."),
-    experiment: str = typer.Option(None, help="MLflow experiment [default: mft-sweeps]."),
+    resume: str = typer.Option(
+        None, help="Continue the sweep of this name (or storage path) \\[default: start a new sweep]."
+    ),
+    name: str = typer.Option(None, help="Sweep name \\[default: KIND-DATASET-TIME]."),
+    experiment: str = typer.Option(
+        None, help="MLflow experiment \\[default: mft-DATASET; mft-sweeps for several datasets]."
+    ),
     tracking_uri: str = options.TRACKING_URI,
     storage: str = options.STORAGE,
     address: str = options.ADDRESS,
@@ -107,6 +123,8 @@ def sweep(
         )
         spec = load_spec(target)
         trials = expand(spec, overrides)
+        if show_config:
+            print_configs(trials)
         if dry_run:
             gpus, cpus = local_cluster()
             if address or os.environ.get("RAY_ADDRESS"):
@@ -137,6 +155,13 @@ def sweep(
             console,
             max_concurrent,
         )
+
+
+def print_configs(trials: list[PlannedTrial]) -> None:
+    """Each trial's resolved TrialConfig as a trial YAML, under a comment naming the trial."""
+    for trial in trials:
+        typer.echo(f"# trial {trial.trial_id}")
+        typer.echo(trial_yaml(trial.config))
 
 
 def list_specs() -> None:

@@ -18,6 +18,7 @@ from ray.train import Checkpoint, UserCallback
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.trial_file import LOGGED_FILE, trial_yaml
 from training.config import TrialConfig
 from training.fingerprint import data_fingerprint
 from training.knowledge import knowledge_files
@@ -27,20 +28,31 @@ BEST_CHECKPOINT_TAG = "mft.best_checkpoint"
 LATEST_CHECKPOINT_TAG = "mft.latest_checkpoint"
 STORAGE_TAG = "mft.storage"
 RESUMED_TAG = "mft.resumed_from_step"
+# MLflow 3's UI reads this experiment tag to choose its "Machine learning" or "GenAI" layout.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+ML_EXPERIMENT_KIND = "custom_model_development"
 # Keys of a worker report that are bookkeeping, not metrics.
 NON_METRIC_KEYS = {"step", "epoch", "history", "generations", "resumed_from_step"}
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:
-    """The experiment's id, creating it (artifacts beside a sqlite file) if needed."""
+    """The experiment's id, creating it (artifacts beside a sqlite file) if needed.
+
+    Tagged as a machine-learning experiment, so MLflow 3's UI opens it on runs and metric
+    charts rather than on GenAI traces; a kind the user set is left alone.
+    """
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if EXPERIMENT_KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, ML_EXPERIMENT_KIND)
         return experiment.experiment_id
     location = None
     uri = client.tracking_uri
     if uri.startswith("sqlite:///"):
         location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(
+        name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: ML_EXPERIMENT_KIND}
+    )
 
 
 def flatten_params(config: TrialConfig) -> dict[str, str]:
@@ -83,6 +95,7 @@ def start_trial_run(
     run = client.create_run(experiment_id, run_name=name, tags={TRIAL_ID_TAG: trial_id, **tags})
     params = {**flatten_params(config), **data_params(config)}
     client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+    client.log_text(run.info.run_id, trial_yaml(config), LOGGED_FILE)  # `mft train --config` reruns it
     return run.info.run_id
 
 

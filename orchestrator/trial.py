@@ -41,7 +41,12 @@ from training.methods import build_method
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Passed to every Ray worker so remote nodes find the same models, data and credentials.
 FORWARDED_ENV = (
-    "HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_DIR", "MLFLOW_TRACKING_URI"
+    "HF_HOME",
+    "HF_TOKEN",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "MFT_DATA_DIR",
+    "MLFLOW_TRACKING_URI",
 )
 # Workers' chatter (download bars, per-report dumps) stays in Ray's log files, not the terminal.
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
@@ -198,7 +203,7 @@ def launch_trial(
     config = config.replace(run_id=run_id)
     verb = "continuing" if found is not None else "trial"
     console.print(f"[bold]{verb}[/] {name}  [dim]MLflow run {run_id} at {tracking_uri}[/]")
-    with live_trials(client, {run_id: name}, console):
+    with live_trials(client, {name: run_id}, console):
         run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
     print_best(client, run_id, console)
     return run_id

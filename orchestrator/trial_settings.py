@@ -39,6 +39,15 @@ def parse_epochs(text: str) -> tuple[int, ...]:
         raise InputError(f"--eval-at {text!r} must be comma-separated epochs, e.g. 0,1,2,4,8") from exc
 
 
+def parse_betas(text: str) -> tuple[float, float]:
+    """`0.9,0.95`: AdamW's two betas."""
+    try:
+        first, second = (float(part) for part in text.split(","))
+    except ValueError as exc:
+        raise InputError(f"--betas {text!r} must be two numbers B1,B2, e.g. 0.9,0.95") from exc
+    return (first, second)
+
+
 def absolute_model(model: str) -> str:
     """A local model folder as an absolute path; a hub id unchanged."""
     path = Path(model).expanduser()

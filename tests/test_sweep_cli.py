@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import ray
+import yaml
 
 
 @pytest.fixture
@@ -100,3 +101,22 @@ def test_the_cli_and_dry_runs_import_no_ray_torch_or_mlflow(args: list[str], pap
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_the_readme_spec_example_runs_with_the_schedule_it_sets(mft, workdir: Path) -> None:
+    """The README's own YAML, as written: its `schedules:` entry is the one its trials take."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (workdir / "my-lr.yaml").write_text(readme.split("```yaml\n", 1)[1].split("```", 1)[0])
+    result = mft("sweep", "my-lr.yaml", "--dry-run", "--show-config")
+    assert result.code == 0, result.err
+    blocks = [block.split("\n", 1)[1].split("\n\n")[0] for block in result.out.split("# trial ")[1:]]
+    configs = [yaml.safe_load(block) for block in blocks]
+    assert len(configs) == 4 and "plan 4 trials" in result.out
+    assert {(c["epochs"], tuple(c["eval_at"])) for c in configs} == {(64, (0, 4, 16, 32, 64))}
+
+
+def test_a_sweep_logs_to_its_datasets_experiment_as_mft_train_does() -> None:
+    from orchestrator.sweep.launch import default_experiment
+
+    assert default_experiment({"namedesc"}) == "mft-namedesc"  # beside `mft train`'s runs on it
+    assert default_experiment({"namedesc", "bio", "wiki"}) == "mft-sweeps"  # one parent run for all

@@ -135,9 +135,16 @@ def test_one_parent_and_a_child_run_per_trial(finished_sweep: Sweep) -> None:
 
 def test_best_trial_is_identified_and_progress_is_shown(finished_sweep: Sweep) -> None:
     children = finished_sweep.children()
-    best = finished_sweep.parent().data.tags["mft.best_trial"]
+    parent = finished_sweep.parent()
+    best = parent.data.tags["mft.best_trial"]
     top = max(child.data.metrics["best/acc_total"] for child in children.values())
     assert children[best].data.metrics["best/acc_total"] == top
+    # The parent run sums the sweep up: the best trial's best-checkpoint scores and trial counts.
+    for key, value in children[best].data.metrics.items():
+        if key.startswith("best/"):
+            assert parent.data.metrics[key] == value, key
+    assert (parent.data.metrics["trials/finished"], parent.data.metrics["trials/failed"]) == (2, 0)
+    assert "tensorboard" not in finished_sweep.output.lower()  # Ray Tune's hint points away from MLflow
     assert f"best trial: {best}" in finished_sweep.output
     for name in children:  # the live table's last frame is printed: one row per trial
         assert name in finished_sweep.output
@@ -192,6 +199,8 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
     first, second = sorted(sweep.children().values(), key=lambda r: r.info.run_name)
     assert sweep.parent().info.status == "KILLED" and second.info.status == "KILLED"
     first_end = first.info.end_time
+    # One trial at a time: trial 2's run starts when the trial does, so its Duration has no queue time.
+    assert second.info.start_time >= first_end
 
     assert f"--resume cut --storage {(tmp_path / 'runs').as_uri()}" in output
     resumed = subprocess.run(

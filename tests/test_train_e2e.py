@@ -170,6 +170,16 @@ def test_the_same_command_finds_its_finished_run(
     assert "best checkpoint: step" in again.output
 
 
+def test_the_logged_trial_yaml_reruns_the_same_trial(masked_trial: Trial, tmp_path: Path) -> None:
+    """`mft train --config` on the run's own trial.yaml is the same trial (same configuration, same
+    trial id): it finds the finished run instead of training a new one. No Ray start-up."""
+    workdir = Path(masked_trial.tracking_uri.removeprefix("sqlite:///")).parent
+    logged = Path(masked_trial.client.download_artifacts(masked_trial.run_id, "trial.yaml", str(tmp_path)))
+    args = ["train", "--config", str(logged), "--tracking-uri", masked_trial.tracking_uri]
+    again = run_train([*args, "--storage", str(workdir / "runs"), "--experiment", "e2e"], workdir)
+    assert f"already finished in MLflow run {masked_trial.run_id}" in again.output
+
+
 @pytest.mark.parametrize("trial_name", ["masked_trial", "dllm_trial"])
 def test_export_reloads_and_rescores_to_the_logged_value(
     trial_name: str, request: pytest.FixtureRequest, knowledge_folder: Path, tmp_path: Path
@@ -177,7 +187,15 @@ def test_export_reloads_and_rescores_to_the_logged_value(
     trial: Trial = request.getfixturevalue(trial_name)
     out = tmp_path / "exported"
     export = [*MFT, "export", trial.run_id, "--out", str(out), "--tracking-uri", trial.tracking_uri]
-    subprocess.run(export, check=True, capture_output=True, timeout=300)
+    env = {**os.environ, "COLUMNS": "400"}
+    done = subprocess.run(
+        export, check=True, capture_output=True, text=True, timeout=300, env=env, umask=0o027
+    )
+    # Readable as the umask allows (save_pretrained alone leaves model.safetensors 0600).
+    assert {path.stat().st_mode & 0o777 for path in out.iterdir()} == {0o640}
+    # A dLLM export says HF `generate` is the wrong sampler and how to sample it instead.
+    llada = f"mft eval --model {out} --dataset {knowledge_folder} --sampler llada --block-length 4"
+    assert (llada in done.stdout) == (trial_name == "dllm_trial"), done.stdout
     generations = tmp_path / "gen.jsonl"
     evaluate = [
         *MFT,

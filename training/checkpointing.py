@@ -19,6 +19,7 @@ from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_di
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from training.config import TrialConfig
+from training.model_folder import save_model_folder
 
 STATE_FILE = "trainer_state.json"
 CONFIG_FILE = "trial_config.json"
@@ -89,9 +90,5 @@ def export_checkpoint(directory: Path, out: Path) -> Path:
     model.load_state_dict(state["model"])
     if config.precision == "bf16":
         model = model.to(torch.bfloat16)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code).save_pretrained(
-        out
-    )
-    return out
+    tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    return save_model_folder(model, tokenizer, out)

@@ -56,15 +56,19 @@ class TrialConfig:
     trust_remote_code: bool = False
     """Needed for LLaDA's modeling code (--trust-remote-code)."""
     weight_decay: float = 0.1
+    """AdamW weight decay on matrices; none on biases and norm weights (--weight-decay)."""
     betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas (--betas)."""
     grad_clip: float = 1.0
+    """Gradient-norm clip (--grad-clip)."""
     warmup_ratio: float = 0.02
-    """Share of all update steps spent warming up to the peak lr."""
+    """Share of all update steps spent warming up to the peak lr, constant after (--warmup-ratio)."""
     max_new_tokens: int = 128
     """Answer length at evaluation (both samplers)."""
     block_length: int = 4
-    """LLaDA sampler block length."""
+    """LLaDA sampler block length (--block-length)."""
     eval_batch_size: int = 100
+    """Questions per forward batch at evaluation (--eval-batch-size)."""
     eval_limit: int | None = None
     """Evaluate on N questions, an equal seeded share of each category (quick checks; None = all)."""
     scoring: str = "authors"
@@ -72,7 +76,7 @@ class TrialConfig:
     prompt_style: str | None = None
     """chat (the paper's) or completion (cloze sets); None = the dataset's own (--prompt-style)."""
     log_every: int = 20
-    """Optimizer steps between training-metric reports."""
+    """Optimizer steps between training-metric reports (--log-every)."""
     run_id: str = ""
     """MLflow run that tracks this trial; set by the driver."""
     extra_tags: dict[str, str] = field(default_factory=dict)
@@ -109,6 +113,10 @@ class TrialConfig:
         _check(self.eval_limit is None or self.eval_limit >= 1, "--eval-limit must be >= 1")
         _check(self.max_new_tokens >= 1 and self.block_length >= 1, "--max-new-tokens/--block-length >= 1")
         _check(self.log_every >= 1, "--log-every must be >= 1")
+        _check(self.weight_decay >= 0 and self.grad_clip > 0, "--weight-decay must be >= 0, --grad-clip > 0")
+        _check(all(0 <= beta < 1 for beta in self.betas), f"--betas must lie in [0, 1), got {self.betas}")
+        _check(0 <= self.warmup_ratio < 1, f"--warmup-ratio must lie in [0, 1), got {self.warmup_ratio}")
+        _check(self.eval_batch_size >= 1, "--eval-batch-size must be >= 1")
 
     @property
     def fixed_mask_ratio(self) -> bool:

@@ -29,6 +29,7 @@ from orchestrator.sweep.tuning import (
     finish_runs,
     restore_tuner,
     unfinished_trials,
+    with_child_runs,
 )
 from orchestrator.trial import connect_ray, preflight
 from training.errors import InputError
@@ -83,22 +84,28 @@ def start_sweep(
     concurrent = check_fits(trials, *cluster_size(address))
     if max_concurrent is not None:
         concurrent = min(concurrent, max_concurrent)
-    checked: set[tuple[str, str, str, str]] = set()
+    checked: dict[tuple[str, str, str, str], str] = {}
     for trial in trials:
         key = (trial.config.model, trial.config.dataset, trial.config.paraphrase, trial.config.method)
         if key not in checked:
-            preflight(trial.config)
-            checked.add(key)
+            checked[key] = preflight(trial.config).knowledge.name
     connect_ray(address)
     client = MlflowClient(tracking_uri)
     command = shlex.join(["mft", *sys.argv[1:]])
-    state = create_runs(client, experiment or DEFAULT_EXPERIMENT, name, kind, trials, location, command)
+    experiment = experiment or default_experiment(set(checked.values()))
+    state = create_runs(client, experiment, name, kind, trials, location, command)
     state.save()
     console.print(f"[bold]sweep[/] {name}: {len(trials)} trials, {concurrent} at a time")
-    console.print(f"[dim]MLflow parent run {state.parent_run_id} at {tracking_uri}[/]")
+    console.print(
+        f"[dim]MLflow experiment {experiment}, parent run {state.parent_run_id} at {tracking_uri}[/]"
+    )
     tuner = build_tuner(state, trials, concurrent, *early_stop)
-    run_tuner(client, state, tuner, console)
-    return state
+    return run_tuner(client, state, tuner, console)
+
+
+def default_experiment(datasets: set[str]) -> str:
+    """`mft-DATASET`, where `mft train` logs runs on that dataset too; a sweep over several: mft-sweeps."""
+    return f"mft-{next(iter(datasets))}" if len(datasets) == 1 else DEFAULT_EXPERIMENT
 
 
 def resume_sweep(name: str, location: str, address: str | None, console: Console) -> None:
@@ -113,14 +120,16 @@ def resume_sweep(name: str, location: str, address: str | None, console: Console
     run_tuner(client, state, tuner, console)
 
 
-def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, console: Console) -> None:
-    """Fit with the live table; settle run statuses; print failures and the best trial."""
-    runs = {run_id: trial_id for trial_id, run_id in state.trials.items()}
+def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, console: Console) -> SweepState:
+    """Fit with the live table; settle run statuses; print failures and the best trial; return the
+    state with every started trial's run (saved)."""
     try:
-        with live_trials(client, runs, console):
+        with live_trials(client, lambda: with_child_runs(client, state).trials, console):
             results = tuner.fit()
     except KeyboardInterrupt:  # a second Ctrl-C skips Tune's own clean stop
         results = None
+    state = with_child_runs(client, state)
+    state.save()
     errors = {}
     for result in results or []:
         if result.error is not None:
@@ -138,13 +147,14 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, consol
         raise typer.Exit(130)
     if errors:
         raise typer.Exit(1)
+    return state
 
 
 def show_status(state: SweepState, console: Console, tracking_uri: str | None = None) -> None:
     """The trials' table from MLflow: the sweep's own server, or `tracking_uri` (e.g. a port-forward)."""
     client = MlflowClient(tracking_uri or state.tracking_uri)
-    runs = {run_id: trial_id for trial_id, run_id in state.trials.items()}
-    console.print(trial_table(client, runs))
+    state = with_child_runs(client, state)
+    console.print(trial_table(client, state.trials))
     parent = client.get_run(state.parent_run_id)
     best = parent.data.tags.get(BEST_TRIAL_TAG) or best_trial(client, state)
     console.print(f"sweep {state.name} ({state.kind}): {parent.info.status}; best trial: {best or '-'}")
