@@ -21,7 +21,10 @@ from rich.console import Console
 from transformers import AutoConfig, AutoTokenizer
 
 from evaluation.answering import is_bidirectional
+from orchestrator.credentials import secrets_from_environment, with_secrets
+from orchestrator.preflight import check_local_resources, check_storage, check_tracking_store, names_cluster
 from orchestrator.progress import live_trials
+from orchestrator.sweep.planning import local_cluster
 from orchestrator.tracking import (
     STORAGE_TAG,
     MlflowTrialCallback,
@@ -39,8 +42,9 @@ from training.method_registry import method_info
 from training.methods import build_method
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-# Passed to every Ray worker so remote nodes find the same models, data and credentials.
-FORWARDED_ENV = ("HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_DIR")
+# Passed to every Ray worker so remote nodes find the same models and data. Never secrets: Ray logs
+# env_vars in plain text; credentials go through orchestrator.credentials instead.
+FORWARDED_ENV = ("HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_DIR")
 # Workers' chatter (download bars, per-report dumps) stays in Ray's log files, not the terminal.
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 
@@ -87,7 +91,7 @@ def connect_ray(address: str | None) -> None:
     env = {**QUIET_ENV, **{name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}}
     ray.init(
         address=address or os.environ.get("RAY_ADDRESS"),
-        runtime_env={"env_vars": env},
+        runtime_env=with_secrets({"env_vars": env}, secrets_from_environment()),
         include_dashboard=False,
         log_to_driver=False,
         configure_logging=False,
@@ -177,9 +181,16 @@ def launch_trial(
     after a crash continues the run from its checkpoints; rerunning a finished one shows its result.
     """
     checked = preflight(config)
+    check_tracking_store(tracking_uri)
+    name, key = trial_name(config), trial_id(config, storage)
+    local = not names_cluster(address)
+    if local and gpus_if_any and local_cluster()[0] >= config.workers:
+        config = config.replace(gpus_per_worker=1.0)
+    if local:
+        check_local_resources(config)
+    check_storage(storage)
     client = MlflowClient(tracking_uri)
     experiment_id = ensure_experiment(client, experiment or f"mft-{checked.knowledge.name}")
-    name, key = trial_name(config), trial_id(config, storage)
     found = find_trial_run(client, experiment_id, key)
     if found is not None and found.info.status == "FINISHED":
         console.print(
@@ -189,7 +200,7 @@ def launch_trial(
         print_best(client, found.info.run_id, console)
         return found.info.run_id
     connect_ray(address)
-    if gpus_if_any and ray.cluster_resources().get("GPU", 0) >= config.workers:
+    if not local and gpus_if_any and ray.cluster_resources().get("GPU", 0) >= config.workers:
         config = config.replace(gpus_per_worker=1.0)
     check_resources(config)
     run_id = start_trial_run(client, experiment_id, config, name, trial_id=key, tags={STORAGE_TAG: storage})
