@@ -133,9 +133,14 @@ def names_cluster(address: str | None) -> bool:
     return bool(address or os.environ.get("RAY_ADDRESS"))
 
 
-def check_local_resources(config: TrialConfig) -> None:
-    """The trial fits this machine, counted without starting Ray (the local Ray gets exactly these)."""
+def fit_local_resources(config: TrialConfig, address: str | None, gpus_if_any: bool) -> TrialConfig:
+    """Without a named cluster: the trial's resources on this machine, counted without starting Ray
+    (the local Ray gets exactly these). `gpus_if_any`: one GPU per worker when there are enough."""
+    if names_cluster(address):
+        return config
     gpus, cpus = local_cluster()
+    if gpus_if_any and gpus >= config.workers:
+        config = config.replace(gpus_per_worker=1.0)
     needed = config.workers * config.gpus_per_worker
     if config.gpus_per_worker > 0 and gpus < needed:
         raise InputError(
@@ -148,3 +153,4 @@ def check_local_resources(config: TrialConfig) -> None:
             f"--workers {config.workers} needs {config.workers} CPUs but this machine has {cpus:g};"
             f" use --workers {int(cpus)} or less, or --address to use a Ray cluster"
         )
+    return config

@@ -77,21 +77,28 @@ def train(
             "scoring": scoring,
         }
     )
+    from orchestrator.preflight import check_tracking_store, fit_local_resources
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_store(uri)  # the quick checks before the slow imports below
+    fit_local_resources(config, address, gpus_if_any=gpus_per_worker is None)
     from orchestrator.trial import launch_trial
 
+    notes = []
     if config.global_batch_size != PAPER_GLOBAL_BATCH:
-        console.print(
+        notes.append(
             f"[yellow]note:[/] global batch {config.global_batch_size} ({config.workers} workers x"
             f" {config.batch_size}); the paper's is {PAPER_GLOBAL_BATCH} (4 x 16)"
         )
     launch_trial(
         config,
-        tracking_uri=resolve_tracking_uri(tracking_uri),
+        tracking_uri=uri,
         experiment=experiment,
         storage=resolve_storage(storage),
         address=address,
         console=console,
         gpus_if_any=gpus_per_worker is None,
+        notes=notes,
     )
 
 
@@ -106,11 +113,14 @@ def export(
     """
     from mlflow.tracking import MlflowClient
 
+    from orchestrator.preflight import require_store
     from orchestrator.storage import local_copy
     from orchestrator.tracking import BEST_CHECKPOINT_TAG
     from training.checkpointing import export_checkpoint
 
-    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    uri = resolve_tracking_uri(tracking_uri)
+    require_store(uri)  # reading never creates a store
+    client = MlflowClient(uri)
     try:
         run = client.get_run(run_id)
     except Exception as exc:

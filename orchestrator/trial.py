@@ -22,9 +22,8 @@ from transformers import AutoConfig, AutoTokenizer
 
 from evaluation.answering import is_bidirectional
 from orchestrator.credentials import secrets_from_environment, with_secrets
-from orchestrator.preflight import check_local_resources, check_storage, check_tracking_store, names_cluster
+from orchestrator.preflight import check_storage, check_tracking_store, fit_local_resources, names_cluster
 from orchestrator.progress import live_trials
-from orchestrator.sweep.planning import local_cluster
 from orchestrator.tracking import (
     STORAGE_TAG,
     MlflowTrialCallback,
@@ -173,10 +172,12 @@ def launch_trial(
     address: str | None,
     console: Console,
     gpus_if_any: bool = False,
+    notes: Sequence[str] = (),
 ) -> str:
     """`mft train`: check, create (or find again) the trial's MLflow run, fit it with a live view.
 
-    `gpus_if_any`: one GPU per worker when the cluster has enough, else CPU workers.
+    `gpus_if_any`: one GPU per worker when the cluster has enough, else CPU workers. `notes` are
+    printed once every check has passed.
     The run is found again by the trial id (configuration + storage): rerunning the same command
     after a crash continues the run from its checkpoints; rerunning a finished one shows its result.
     """
@@ -184,11 +185,10 @@ def launch_trial(
     check_tracking_store(tracking_uri)
     name, key = trial_name(config), trial_id(config, storage)
     local = not names_cluster(address)
-    if local and gpus_if_any and local_cluster()[0] >= config.workers:
-        config = config.replace(gpus_per_worker=1.0)
-    if local:
-        check_local_resources(config)
+    config = fit_local_resources(config, address, gpus_if_any)
     check_storage(storage)
+    for note in notes:
+        console.print(note)
     client = MlflowClient(tracking_uri)
     experiment_id = ensure_experiment(client, experiment or f"mft-{checked.knowledge.name}")
     found = find_trial_run(client, experiment_id, key)

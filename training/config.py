@@ -79,7 +79,7 @@ class TrialConfig:
         info = method_info(self.method)
         if self.lr is None:
             object.__setattr__(self, "lr", info.default_lr)
-        _check(math.isfinite(self.lr) and 0 < self.lr <= 1, f"--lr must be a number in (0, 1], got {self.lr}")
+        _check(math.isfinite(self.lr) and 0 < self.lr <= 1, f"--lr must be > 0 and <= 1, got {self.lr}")
         gpus = self.gpus_per_worker
         _check(math.isfinite(gpus) and gpus >= 0, f"--gpus-per-worker must be a number >= 0, got {gpus}")
         _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay must be >= 0")

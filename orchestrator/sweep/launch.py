@@ -17,6 +17,7 @@ from ray import tune
 from rich.console import Console
 
 from orchestrator import storage
+from orchestrator.preflight import check_storage, check_tracking_store
 from orchestrator.progress import live_trials, trial_table
 from orchestrator.sweep.expansion import PlannedTrial
 from orchestrator.sweep.planning import local_cluster, plan_resources
@@ -79,6 +80,7 @@ def start_sweep(
             f"a sweep named {name!r} already exists in {location}; resume it with --resume {name}"
             f" --storage {location}"
         )
+    check_tracking_store(tracking_uri)
     concurrent = check_fits(trials, *cluster_size(address))
     if max_concurrent is not None:
         concurrent = min(concurrent, max_concurrent)
@@ -88,6 +90,7 @@ def start_sweep(
         if key not in checked:
             preflight(trial.config)
             checked.add(key)
+    check_storage(location)
     connect_ray(address)
     client = MlflowClient(tracking_uri)
     command = shlex.join(["mft", *sys.argv[1:]])
@@ -103,6 +106,7 @@ def start_sweep(
 def resume_sweep(name: str, location: str, address: str | None, console: Console) -> None:
     """Continue unfinished trials from their checkpoints, in the same MLflow runs."""
     state = SweepState.load(name, location)
+    check_tracking_store(state.tracking_uri)
     client = MlflowClient(state.tracking_uri)
     connect_ray(address)
     tuner = restore_tuner(state)
