@@ -32,6 +32,7 @@ from orchestrator.tracking import (
     print_best,
     start_trial_run,
 )
+from orchestrator.tracking_store import open_tracking_store
 from orchestrator.trial_settings import trial_id, trial_name
 from training.config import TrialConfig
 from training.errors import InputError
@@ -189,7 +190,7 @@ def launch_trial(
     check_storage(storage)
     for note in notes:
         console.print(note)
-    client = MlflowClient(tracking_uri)
+    client = open_tracking_store(tracking_uri)
     experiment_id = ensure_experiment(client, experiment or f"mft-{checked.knowledge.name}")
     found = find_trial_run(client, experiment_id, key)
     if found is not None and found.info.status == "FINISHED":

@@ -31,6 +31,7 @@ from orchestrator.sweep.tuning import (
     restore_tuner,
     unfinished_trials,
 )
+from orchestrator.tracking_store import open_tracking_store
 from orchestrator.trial import connect_ray, preflight
 from training.errors import InputError
 
@@ -92,7 +93,7 @@ def start_sweep(
             checked.add(key)
     check_storage(location)
     connect_ray(address)
-    client = MlflowClient(tracking_uri)
+    client = open_tracking_store(tracking_uri)
     command = shlex.join(["mft", *sys.argv[1:]])
     state = create_runs(client, experiment or DEFAULT_EXPERIMENT, name, kind, trials, location, command)
     state.save()
@@ -107,7 +108,7 @@ def resume_sweep(name: str, location: str, address: str | None, console: Console
     """Continue unfinished trials from their checkpoints, in the same MLflow runs."""
     state = SweepState.load(name, location)
     check_tracking_store(state.tracking_uri)
-    client = MlflowClient(state.tracking_uri)
+    client = open_tracking_store(state.tracking_uri)
     connect_ray(address)
     tuner = restore_tuner(state)
     client.update_run(state.parent_run_id, status="RUNNING")
