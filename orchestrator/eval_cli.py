@@ -57,8 +57,14 @@ def evaluate_model(
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if scoring not in SCORINGS:
         raise InputError(f"--scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
+    from orchestrator.preflight import load_model_config, open_output, require_positive
+
+    require_positive(
+        {"--limit": limit, "--batch-size": batch_size, "--max-new-tokens": max_new_tokens,
+         "--block-length": block_length, "--steps": steps}
+    )  # fmt: skip
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from evaluation.answering import Decoding, answer_questions, uses_llada
     from evaluation.llada_sampling import commit_schedule
@@ -69,7 +75,7 @@ def evaluate_model(
     check_model(model)
     knowledge = load_knowledge_set(dataset, data_dir=data_dir)
     items = knowledge.questions[:limit]
-    config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    config = load_model_config(model, trust_remote_code)
     use_llada = uses_llada(sampler, config)
     tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
     decoding = Decoding(
@@ -86,6 +92,8 @@ def evaluate_model(
             raise InputError(
                 f"LLaDA sampler settings (--max-new-tokens, --block-length, --steps): {exc}"
             ) from exc
+    out = out or Path(f"generations-{knowledge.name}.jsonl")
+    handle = open_output(out, "--out")  # before the work: a bad path costs nothing
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net = AutoModelForCausalLM.from_pretrained(
         model,
@@ -101,8 +109,7 @@ def evaluate_model(
         predictions = answer_questions(net, tokenizer, questions, decoding, on_batch=advance)
     scores = [rouge1_recall(p, item.answers, scoring) for p, item in zip(predictions, items, strict=True)]
     metrics = summarize(items, scores)
-    out = out or Path(f"generations-{knowledge.name}.jsonl")
-    with out.open("w", encoding="utf-8") as handle:
+    with handle:
         for item, prediction, score in zip(items, predictions, scores, strict=True):
             row = {
                 "question": item.question,

@@ -9,12 +9,15 @@ Read-only commands use `require_store`, which never creates a store.
 from __future__ import annotations
 
 import json
+import math
 import os
 import posixpath
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 from orchestrator.storage import is_uri
 from orchestrator.sweep.planning import local_cluster
@@ -154,3 +157,63 @@ def fit_local_resources(config: TrialConfig, address: str | None, gpus_if_any: b
             f" use --workers {int(cpus)} or less, or --address to use a Ray cluster"
         )
     return config
+
+
+def require_positive(values: dict[str, float | None]) -> None:
+    """Each given flag value (None = not given) is a finite number >= 1."""
+    for flag, value in values.items():
+        if value is not None and not (math.isfinite(value) and value >= 1):
+            raise InputError(f"{flag} must be >= 1, got {value:g}")
+
+
+def open_output(path: Path, flag: str) -> TextIO:
+    """The output file opened for writing before any work, so a bad path costs nothing."""
+    if path.is_dir():
+        raise InputError(f"{flag} {path} is a folder; name a file")
+    if not path.parent.is_dir():
+        raise InputError(f"{flag} {path}: folder {path.parent} does not exist; create it or choose another")
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"{flag} {path}: cannot write there ({exc.strerror or exc}); choose another"
+        ) from exc
+
+
+def load_model_config(model: str, trust_remote_code: bool) -> Any:
+    """The model's config, or one line saying why it cannot be read (a corrupt config.json, ...)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot load model {model!r}: {first}") from exc
+
+
+def check_document_lengths(
+    documents: Sequence[str], encode: Callable[[str], Any], context: int | None
+) -> None:
+    """Every training example fits the model's context; else one line with the count and the limit.
+
+    Only documents long enough to possibly exceed it are tokenized (a token covers at least one byte
+    and the masked formats hold two copies), so the check stays cheap on normal data.
+    """
+    if not context:
+        return
+    too_long = []
+    for index, text in enumerate(documents):
+        if 2 * len(text.encode("utf-8")) + 64 <= context:
+            continue
+        if len(text) > 64 * context:  # certainly too long; tokenizing 100 MB would take minutes
+            too_long.append((index, len(text)))
+            continue
+        length = len(encode(text).input_ids)
+        if length > context:
+            too_long.append((index, length))
+    if too_long:
+        index, length = max(too_long, key=lambda pair: pair[1])
+        raise InputError(
+            f"{len(too_long)} training document(s) exceed the model's context of {context} tokens (longest:"
+            f" #{index}, ~{length}); split or shorten them, or use a model with a longer context"
+        )

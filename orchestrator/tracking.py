@@ -24,8 +24,18 @@ TRIAL_ID_TAG = "mft.trial_id"
 BEST_CHECKPOINT_TAG = "mft.best_checkpoint"
 STORAGE_TAG = "mft.storage"
 RESUMED_TAG = "mft.resumed_from_step"
+DIVERGED_TAG = "mft.diverged"
+FAILURE_TAG = "mft.failure"
 # Keys of a worker report that are bookkeeping, not metrics.
-NON_METRIC_KEYS = {"step", "epoch", "history", "generations", "resumed_from_step"}
+NON_METRIC_KEYS = {
+    "step",
+    "epoch",
+    "history",
+    "generations",
+    "resumed_from_step",
+    "diverged_step",
+    "diverged_loss",
+}
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:
@@ -122,6 +132,9 @@ class MlflowTrialCallback(UserCallback):
                 self._log_best(client, report, step, checkpoint, now, logged)
         if "resumed_from_step" in report:
             client.set_tag(self.run_id, RESUMED_TAG, str(report["resumed_from_step"]))
+        if "diverged_step" in report:
+            message = f"the loss diverged at step {report['diverged_step']}: {report['diverged_loss']}"
+            client.set_tag(self.run_id, DIVERGED_TAG, message)
         for start in range(0, len(logged), 900):  # MLflow caps a batch at 1000 metrics
             client.log_batch(self.run_id, metrics=logged[start : start + 900])
 

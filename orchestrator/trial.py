@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ray
+import typer
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, UserCallback
@@ -22,9 +23,17 @@ from transformers import AutoConfig, AutoTokenizer
 
 from evaluation.answering import is_bidirectional
 from orchestrator.credentials import secrets_from_environment, with_secrets
-from orchestrator.preflight import check_storage, check_tracking_store, fit_local_resources, names_cluster
+from orchestrator.preflight import (
+    check_document_lengths,
+    check_storage,
+    check_tracking_store,
+    fit_local_resources,
+    names_cluster,
+)
 from orchestrator.progress import live_trials
 from orchestrator.tracking import (
+    DIVERGED_TAG,
+    FAILURE_TAG,
     STORAGE_TAG,
     MlflowTrialCallback,
     ensure_experiment,
@@ -47,6 +56,10 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 FORWARDED_ENV = ("HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_DIR")
 # Workers' chatter (download bars, per-report dumps) stays in Ray's log files, not the terminal.
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
+
+
+class TrialFailed(RuntimeError):
+    """A trial that ran but failed for a reason the user can act on; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,9 @@ def preflight(config: TrialConfig) -> Preflight:
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from exc
     info = method_info(config.method)
-    build_method(config.method, tokenizer, config.mask_token)  # refuses a missing mask token
+    method = build_method(config.method, tokenizer, config.mask_token)  # refuses a missing mask token
+    context = getattr(model_config, "max_position_embeddings", None)
+    check_document_lengths(knowledge.documents, lambda text: method.encode(tokenizer, text), context)
     if info.bidirectional and not is_bidirectional(model_config):
         raise InputError(
             f"method {config.method} needs a bidirectional model (LLaDA, or"
@@ -156,6 +171,10 @@ def run_trial(
     status = RunStatus.FAILED
     try:
         trainer.fit()
+        diverged = client.get_run(config.run_id).data.tags.get(DIVERGED_TAG)
+        if diverged:
+            client.set_tag(config.run_id, FAILURE_TAG, diverged)
+            raise TrialFailed(f"{diverged}; lower --lr (the run is marked FAILED)")
         status = RunStatus.FINISHED
     except KeyboardInterrupt:
         status = RunStatus.KILLED
@@ -208,7 +227,11 @@ def launch_trial(
     config = config.replace(run_id=run_id)
     verb = "continuing" if found is not None else "trial"
     console.print(f"[bold]{verb}[/] {name}  [dim]MLflow run {run_id} at {tracking_uri}[/]")
-    with live_trials(client, {run_id: name}, console):
-        run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
+    try:
+        with live_trials(client, {run_id: name}, console):
+            run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
+    except TrialFailed as exc:
+        console.print(f"[bold red]failed:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
     print_best(client, run_id, console)
     return run_id

@@ -8,6 +8,7 @@ a barrier). Step metrics stay on the device until a logging step: one host sync 
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -173,19 +174,35 @@ def set_up(config: TrialConfig) -> WorkerRun:
     )  # fmt: skip
 
 
+class Diverged(Exception):
+    """The loss went non-finite; raised on every rank at the same report (values are all-reduced)."""
+
+
+def check_finite(history: list[dict[str, float]]) -> dict[str, float] | None:
+    """The first step whose loss is NaN or infinite, if any."""
+    return next((row for row in history if not math.isfinite(row["train/loss"])), None)
+
+
 def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
-    """Ray Train entry point; `config_dict` is a `TrialConfig.to_dict()`."""
+    """Ray Train entry point; `config_dict` is a `TrialConfig.to_dict()`.
+
+    A diverged loss ends the loop on every rank after reporting it (no evaluation, no checkpoint):
+    the driver marks the trial FAILED; retrying from a checkpoint would only diverge again.
+    """
     run = set_up(TrialConfig.from_dict(config_dict))
     config, window = run.config, StepWindow()
-    if run.resumed_from is None and 0 in config.eval_at:
-        report(run, window, evaluation=True)
-    for epoch in range(run.state.epoch, config.epochs):
-        train_epoch(run, epoch, window)
-        run.state.epoch = epoch + 1
-        if run.state.epoch in config.eval_at:
+    try:
+        if run.resumed_from is None and 0 in config.eval_at:
             report(run, window, evaluation=True)
-    if window.steps:
-        report(run, window, evaluation=False)
+        for epoch in range(run.state.epoch, config.epochs):
+            train_epoch(run, epoch, window)
+            run.state.epoch = epoch + 1
+            if run.state.epoch in config.eval_at:
+                report(run, window, evaluation=True)
+        if window.steps:
+            report(run, window, evaluation=False)
+    except Diverged:
+        return
 
 
 def train_epoch(run: WorkerRun, epoch: int, window: StepWindow) -> None:
@@ -210,6 +227,12 @@ def report(run: WorkerRun, window: StepWindow, evaluation: bool) -> None:
     metrics: dict[str, Any] = {"step": run.state.step, "epoch": run.state.epoch, "history": window.flush()}
     if run.resumed_from:
         metrics["resumed_from_step"] = run.resumed_from
+    diverged = check_finite(metrics["history"])
+    if diverged is not None:
+        ray.train.report(
+            {**metrics, "diverged_step": diverged["step"], "diverged_loss": diverged["train/loss"]}
+        )
+        raise Diverged
     if not evaluation:
         ray.train.report(metrics)
         return
