@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, Run, RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from ray.train import Checkpoint, UserCallback
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from training.config import TrialConfig
 
@@ -25,7 +27,8 @@ BEST_CHECKPOINT_TAG = "mft.best_checkpoint"
 STORAGE_TAG = "mft.storage"
 RESUMED_TAG = "mft.resumed_from_step"
 DIVERGED_TAG = "mft.diverged"
-FAILURE_TAG = "mft.failure"
+STORE_ATTEMPTS = 4  # tries per report; waits of 2, 4, 8 s in between
+STORE_RETRY_S = 2.0
 # Keys of a worker report that are bookkeeping, not metrics.
 NON_METRIC_KEYS = {
     "step",
@@ -87,6 +90,10 @@ def start_trial_run(
     return run.info.run_id
 
 
+class TrackingStoreError(RuntimeError):
+    """The tracking store kept failing while a trial ran; the message is one line."""
+
+
 class MlflowTrialCallback(UserCallback):
     """Logs what rank 0 reports into the trial's run (runs in the Train controller process)."""
 
@@ -111,7 +118,27 @@ class MlflowTrialCallback(UserCallback):
     def after_report(
         self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Checkpoint | None
     ) -> None:
-        report = metrics[0]
+        """Log one report, retrying a failing store; then stop training with one clear line.
+
+        An error raised here stops the Train run (its checkpoints stay, so rerunning continues it);
+        a store that is briefly locked, full or restarting costs a few seconds, not the trial.
+        """
+        progress = (self._last_train_step, self._last_eval_step, self._best_total)
+        for attempt in range(STORE_ATTEMPTS):
+            try:
+                self._log_report(metrics[0], checkpoint)
+                return
+            except (MlflowException, OSError, SQLAlchemyError) as exc:
+                self._last_train_step, self._last_eval_step, self._best_total = progress
+                if attempt == STORE_ATTEMPTS - 1:
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    raise TrackingStoreError(
+                        f"the MLflow store at {self.tracking_uri} failed {STORE_ATTEMPTS} times at step"
+                        f" {metrics[0].get('step')}: {reason}"
+                    ) from exc
+                time.sleep(STORE_RETRY_S * 2**attempt)
+
+    def _log_report(self, report: dict[str, Any], checkpoint: Checkpoint | None) -> None:
         client = MlflowClient(self.tracking_uri)
         if self._last_train_step is None:
             self._load_progress(client)

@@ -19,10 +19,12 @@ from mlflow.tracking import MlflowClient
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, UserCallback
 from ray.train.torch import TorchConfig, TorchTrainer
 from rich.console import Console
+from rich.markup import escape
 from transformers import AutoConfig, AutoTokenizer
 
 from evaluation.answering import is_bidirectional
 from orchestrator.credentials import secrets_from_environment, with_secrets
+from orchestrator.failure_report import FAILURE_TAG, record_failure, resume_command
 from orchestrator.preflight import (
     check_document_lengths,
     check_storage,
@@ -33,7 +35,6 @@ from orchestrator.preflight import (
 from orchestrator.progress import live_trials
 from orchestrator.tracking import (
     DIVERGED_TAG,
-    FAILURE_TAG,
     STORAGE_TAG,
     MlflowTrialCallback,
     ensure_experiment,
@@ -56,6 +57,8 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 FORWARDED_ENV = ("HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_DIR")
 # Workers' chatter (download bars, per-report dumps) stays in Ray's log files, not the terminal.
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
+# MLflow's own HTTP retries would wait minutes per write; MlflowTrialCallback retries on top of these.
+STORE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 
 
 class TrialFailed(RuntimeError):
@@ -103,7 +106,11 @@ def connect_ray(address: str | None) -> None:
     """Join `address` (or $RAY_ADDRESS), else start a local Ray instance."""
     if ray.is_initialized():
         return
-    env = {**QUIET_ENV, **{name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}}
+    env = {
+        **QUIET_ENV,
+        **STORE_ENV,
+        **{name: os.environ[name] for name in FORWARDED_ENV if name in os.environ},
+    }
     ray.init(
         address=address or os.environ.get("RAY_ADDRESS"),
         runtime_env=with_secrets({"env_vars": env}, secrets_from_environment()),
@@ -232,6 +239,12 @@ def launch_trial(
             run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
     except TrialFailed as exc:
         console.print(f"[bold red]failed:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    except Exception as exc:  # a fault while running: one line here, the traceback in a log file
+        reason, log = record_failure(client, run_id, exc)
+        console.print(f"[bold red]failed:[/] {escape(reason)}", highlight=False, soft_wrap=True)
+        console.print(f"full traceback: {log}", highlight=False, soft_wrap=True)
+        console.print(f"continue from the last checkpoint with: {resume_command(storage)}", highlight=False)
         raise typer.Exit(1) from exc
     print_best(client, run_id, console)
     return run_id
