@@ -27,6 +27,8 @@ BEST_CHECKPOINT_TAG = "mft.best_checkpoint"
 STORAGE_TAG = "mft.storage"
 RESUMED_TAG = "mft.resumed_from_step"
 DIVERGED_TAG = "mft.diverged"
+FALLBACK_TAG = "mft.checkpoint_fallback"
+CORRUPT_BEST_TAG = "mft.best_checkpoint_corrupt"
 STORE_ATTEMPTS = 4  # tries per report; waits of 2, 4, 8 s in between
 STORE_RETRY_S = 2.0
 # Keys of a worker report that are bookkeeping, not metrics.
@@ -159,11 +161,24 @@ class MlflowTrialCallback(UserCallback):
                 self._log_best(client, report, step, checkpoint, now, logged)
         if "resumed_from_step" in report:
             client.set_tag(self.run_id, RESUMED_TAG, str(report["resumed_from_step"]))
+        if "checkpoint_fallback" in report:
+            self._drop_corrupt_best(client, report)
         if "diverged_step" in report:
             message = f"the loss diverged at step {report['diverged_step']}: {report['diverged_loss']}"
             client.set_tag(self.run_id, DIVERGED_TAG, message)
         for start in range(0, len(logged), 900):  # MLflow caps a batch at 1000 metrics
             client.log_batch(self.run_id, metrics=logged[start : start + 900])
+
+    def _drop_corrupt_best(self, client: MlflowClient, report: dict[str, Any]) -> None:
+        """Say which checkpoint training resumed from; a best tag naming a corrupt one is removed,
+        so the next evaluation names the best again (and export never reads a corrupt folder)."""
+        client.set_tag(self.run_id, FALLBACK_TAG, report["checkpoint_fallback"])
+        best = client.get_run(self.run_id).data.tags.get(BEST_CHECKPOINT_TAG, "")
+        corrupt = report.get("corrupt_checkpoints", [])
+        if best and any(best.rstrip("/").endswith(path.rstrip("/")) for path in corrupt):
+            client.set_tag(self.run_id, CORRUPT_BEST_TAG, best)
+            client.delete_tag(self.run_id, BEST_CHECKPOINT_TAG)
+            self._best_total = float("-inf")
 
     def _log_generations(self, client: MlflowClient, report: dict[str, Any], step: int) -> None:
         rows = report.get("generations") or []
@@ -199,6 +214,8 @@ def print_best(client: MlflowClient, run_id: str, console: Console) -> None:
         table.add_column(key, justify="right")
     table.add_row(*(f"{value:.3f}" for value in best.values()))
     console.print(table)
+    if FALLBACK_TAG in run.data.tags:
+        console.print(f"[yellow]note:[/] {run.data.tags[FALLBACK_TAG]}", highlight=False)
     console.print(f"status {run.info.status}; export with: mft export {run_id} --out DIR")
 
 

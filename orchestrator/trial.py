@@ -151,9 +151,10 @@ def build_trainer(
         run_config=RunConfig(
             name=name,
             storage_path=str(storage),
-            # num_to_keep=1 scored by acc/total: Ray keeps the best and, besides it, the latest.
+            # num_to_keep=2 scored by acc/total: Ray keeps the two best and, besides them, the latest,
+            # so a corrupt newest checkpoint always leaves an older whole one to resume from.
             checkpoint_config=CheckpointConfig(
-                num_to_keep=1, checkpoint_score_attribute="acc/total", checkpoint_score_order="max"
+                num_to_keep=2, checkpoint_score_attribute="acc/total", checkpoint_score_order="max"
             ),
             failure_config=FailureConfig(max_failures=max_failures),
             callbacks=callbacks,

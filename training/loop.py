@@ -24,11 +24,12 @@ from torch.utils.data import DataLoader, DistributedSampler
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, get_constant_schedule_with_warmup
 
 from evaluation.questions import QAItem
-from training.checkpointing import TrainerState, restore_checkpoint, save_checkpoint
+from training.checkpointing import TrainerState, save_checkpoint
 from training.config import TrialConfig
 from training.evaluating import evaluate
 from training.knowledge import load_knowledge_set
 from training.methods import Batch, Method, build_method, collate
+from training.resuming import Resumption, restore_newest_whole
 from training.sharding import build_mesh, load_sharded_model
 
 
@@ -103,6 +104,8 @@ class WorkerRun:
     state: TrainerState
     resumed_from: int | None
     """The step of the checkpoint this rank started from (a restarted worker group); None: fresh."""
+    resumption: Resumption | None = None
+    """How it resumed, with the corrupt checkpoints it skipped."""
 
 
 def build_optimizer(model: torch.nn.Module, config: TrialConfig) -> torch.optim.AdamW:
@@ -161,16 +164,16 @@ def set_up(config: TrialConfig) -> WorkerRun:
     total_steps = config.epochs * len(loader)
     scheduler = get_constant_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps))
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + rank)
-    state = TrainerState()
+    resumption = None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            state = restore_checkpoint(Path(directory), model, optimizer, scheduler, generator)
+        resumption = restore_newest_whole(checkpoint, model, optimizer, scheduler, generator)
+    state = resumption.state if resumption else TrainerState()
     questions = list(knowledge.questions[: config.eval_limit])
     return WorkerRun(
         config, tokenizer, method, questions, sampler, loader, model, optimizer, scheduler, generator,
         mask_ratio_generator(config.seed, state.step), device, state,
-        resumed_from=state.step if checkpoint is not None else None,
+        resumed_from=state.step if checkpoint is not None else None, resumption=resumption,
     )  # fmt: skip
 
 
@@ -227,6 +230,9 @@ def report(run: WorkerRun, window: StepWindow, evaluation: bool) -> None:
     metrics: dict[str, Any] = {"step": run.state.step, "epoch": run.state.epoch, "history": window.flush()}
     if run.resumed_from:
         metrics["resumed_from_step"] = run.resumed_from
+    if run.resumption and run.resumption.skipped:
+        metrics["checkpoint_fallback"] = run.resumption.note
+        metrics["corrupt_checkpoints"] = list(run.resumption.skipped)
     diverged = check_finite(metrics["history"])
     if diverged is not None:
         ray.train.report(
