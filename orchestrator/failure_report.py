@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 
 FAILURE_TAG = "mft.failure"
 FAILURE_LOG_TAG = "mft.failure_log"
+PREVIOUS_FAILURE_TAG = "mft.previous_failure"
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -51,6 +52,16 @@ def record_failure(client: MlflowClient, run_id: str, exc: BaseException) -> tup
     except Exception:  # the store may be what failed; the log file and the terminal still say it
         pass
     return reason, log
+
+
+def clear_failure(client: MlflowClient, run_id: str) -> None:
+    """A trial run again: its last failure becomes history, so a FINISHED run carries no failure."""
+    tags = client.get_run(run_id).data.tags
+    if FAILURE_TAG in tags:
+        client.set_tag(run_id, PREVIOUS_FAILURE_TAG, tags[FAILURE_TAG])
+        client.delete_tag(run_id, FAILURE_TAG)
+    if FAILURE_LOG_TAG in tags:
+        client.delete_tag(run_id, FAILURE_LOG_TAG)
 
 
 def resume_command(storage: str) -> str:

@@ -23,8 +23,9 @@ from rich.markup import escape
 from transformers import AutoConfig, AutoTokenizer
 
 from evaluation.answering import is_bidirectional
+from orchestrator.checkpoint_repair import repair_run_folder
 from orchestrator.credentials import secrets_from_environment, with_secrets
-from orchestrator.failure_report import FAILURE_TAG, record_failure, resume_command
+from orchestrator.failure_report import FAILURE_TAG, clear_failure, record_failure, resume_command
 from orchestrator.preflight import (
     check_document_lengths,
     check_storage,
@@ -59,6 +60,9 @@ FORWARDED_ENV = ("HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 # MLflow's own HTTP retries would wait minutes per write; MlflowTrialCallback retries on top of these.
 STORE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+REPAIR_TAG = "mft.repaired"
 
 
 class TrialFailed(RuntimeError):
@@ -174,6 +178,10 @@ def run_trial(
     """Fit one trial into its MLflow run (config.run_id) and mark the run as it really ended."""
     client = MlflowClient(tracking_uri)
     client.update_run(config.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+    notes = repair_run_folder(str(storage), name)
+    if notes:
+        client.set_tag(config.run_id, REPAIR_TAG, "; ".join(notes))
+    clear_failure(client, config.run_id)
     tracker = MlflowTrialCallback(tracking_uri, config.run_id)
     trainer = build_trainer(config, name, storage, [tracker, *callbacks], max_failures)
     status = RunStatus.FAILED
@@ -243,6 +251,7 @@ def launch_trial(
         raise typer.Exit(1) from exc
     except Exception as exc:  # a fault while running: one line here, the traceback in a log file
         reason, log = record_failure(client, run_id, exc)
+        repair_run_folder(storage, f"trial-{run_id}")  # no partial checkpoint is left behind
         console.print(f"[bold red]failed:[/] {escape(reason)}", highlight=False, soft_wrap=True)
         console.print(f"full traceback: {log}", highlight=False, soft_wrap=True)
         console.print(f"continue from the last checkpoint with: {resume_command(storage)}", highlight=False)

@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 from mlflow.tracking import MlflowClient
 
+from orchestrator.checkpoint_repair import repair_run_folder
 from orchestrator.tracking import BEST_CHECKPOINT_TAG, MlflowTrialCallback
 from training.checkpointing import TrainerState, checkpoint_problem, save_checkpoint
 from training.config import TrialConfig
@@ -100,3 +101,21 @@ def test_a_corrupt_best_checkpoint_loses_its_tag(tmp_path: Path) -> None:
     tags = client.get_run(run_id).data.tags
     assert BEST_CHECKPOINT_TAG not in tags
     assert tags["mft.best_checkpoint_corrupt"] == corrupt and tags["mft.checkpoint_fallback"] == note
+
+
+def test_a_disk_full_run_folder_is_tidied_before_the_trial_runs_again(process_group, tmp_path: Path) -> None:
+    """What a full disk left (measured: a truncated shard and an empty Ray snapshot) is set right."""
+    run = tmp_path / "runs" / "trial-x"
+    whole = write(run / "checkpoint_2026-01-01_00-00-01", 1.0, 10)
+    partial = write(run / "checkpoint_2026-01-01_00-00-02", 2.0, 20)
+    truncate(partial)
+    (run / "checkpoint_manager_snapshot.json").write_text("")
+    notes = repair_run_folder(str(tmp_path / "runs"), "trial-x")
+    assert notes == [
+        "set aside Ray's unreadable checkpoint_manager_snapshot.json"
+        " (kept as checkpoint_manager_snapshot.json.corrupt)",
+        "removed partial checkpoint checkpoint_2026-01-01_00-00-02 (__0_0.distcp is truncated)",
+    ]
+    assert sorted(p.name for p in run.iterdir()) == [whole.name, "checkpoint_manager_snapshot.json.corrupt"]
+    assert repair_run_folder(str(tmp_path / "runs"), "trial-x") == []
+    assert repair_run_folder("s3://bucket/runs", "trial-x") == []

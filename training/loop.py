@@ -29,7 +29,7 @@ from training.config import TrialConfig
 from training.evaluating import evaluate
 from training.knowledge import load_knowledge_set
 from training.methods import Batch, Method, build_method, collate
-from training.resuming import Resumption, restore_newest_whole
+from training.resuming import Resumption, newest_checkpoint_in_run, restore_newest_whole
 from training.sharding import build_mesh, load_sharded_model
 
 
@@ -165,7 +165,7 @@ def set_up(config: TrialConfig) -> WorkerRun:
     scheduler = get_constant_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps))
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + rank)
     resumption = None
-    checkpoint = ray.train.get_checkpoint()
+    checkpoint = ray.train.get_checkpoint() or newest_checkpoint_in_run()
     if checkpoint is not None:
         resumption = restore_newest_whole(checkpoint, model, optimizer, scheduler, generator)
     state = resumption.state if resumption else TrainerState()

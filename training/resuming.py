@@ -68,3 +68,24 @@ def restore_newest_whole(
         skipped.append(candidate.path)
         problems.append(f"{posixpath.basename(candidate.path)}: {problem}")
     raise RuntimeError(f"no whole checkpoint to resume from ({'; '.join(problems)})")
+
+
+def newest_checkpoint_in_run() -> ray.train.Checkpoint | None:
+    """The newest checkpoint folder in this Train run's storage, when Ray hands over none.
+
+    Ray forgets its checkpoints when its snapshot was unreadable and set aside
+    (`orchestrator.checkpoint_repair`); the folders are still there. Uses Ray's storage context
+    (a DeveloperAPI): if it changes, this finds nothing and the trial starts fresh, as before.
+    """
+    try:
+        storage = ray.train.get_context().get_storage()
+        fs, folder = storage.storage_filesystem, storage.experiment_fs_path
+        entries = fs.get_file_info(pyarrow.fs.FileSelector(folder))
+    except Exception:
+        return None
+    names = [
+        e.path
+        for e in entries
+        if e.type == pyarrow.fs.FileType.Directory and e.base_name.startswith("checkpoint_")
+    ]
+    return ray.train.Checkpoint(max(names), filesystem=fs) if names else None
