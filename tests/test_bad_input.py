@@ -99,10 +99,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def inputs(tiny_causal: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Files the cases point at, outside the working directory (which must stay empty)."""
-    root = tmp_path_factory.mktemp("inputs")
+def make_inputs(root: Path, tiny_causal: Path) -> dict[str, str]:
+    """Files the cases point at, under `root` (outside the working directory, which must stay empty)."""
     broken = root / "broken-model"
     shutil.copytree(tiny_causal, broken)
     (broken / "config.json").write_text("{not json")
@@ -122,6 +120,11 @@ def inputs(tiny_causal: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         "broken": str(broken), "long": str(long), "spec": str(spec), "file": str(root / "a-file"),
         "bad_json": str(root / "bad.json"), "port": str(port),
     }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_causal: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return make_inputs(tmp_path_factory.mktemp("inputs"), tiny_causal)
 
 
 def check_refused(mft, args: list[str], expected: str, workdir: Path) -> None:
@@ -145,19 +148,23 @@ def test_train(case, mft, workdir, inputs, tiny_causal, paper_data_dir) -> None:
     check_refused(mft, base + fill(extra, inputs, workdir), expected, workdir)
 
 
-@pytest.mark.parametrize("case", SWEEP)
-def test_sweep(case, mft, workdir, inputs, tiny_causal, paper_data_dir, monkeypatch) -> None:
-    monkeypatch.setenv("MFT_DATA_DIR", str(paper_data_dir))
-    extra, expected = SWEEP[case]
-    args = fill(extra, inputs, workdir)
+def sweep_args(args: list[str], model: Path) -> list[str]:
+    """A one-epoch CPU sweep of the lr spec (or the case's YAML) on the tiny model, plus the case."""
     kind = args.pop(0) if args and args[0].endswith(".yaml") else "lr"
-    base = ["sweep", kind, "--model", str(tiny_causal), "--method", "ar"]
+    base = ["sweep", kind, "--model", str(model), "--method", "ar"]
     for flag, value in (("--gpus-per-worker", "0"), ("--workers", "1")):
         if flag not in args:
             base += [flag, value]
     if "epochs=0" not in args:
         base += ["--set", "epochs=1", "--set", "eval_at=[1]"]
-    check_refused(mft, base + args, expected, workdir)
+    return base + args
+
+
+@pytest.mark.parametrize("case", SWEEP)
+def test_sweep(case, mft, workdir, inputs, tiny_causal, paper_data_dir, monkeypatch) -> None:
+    monkeypatch.setenv("MFT_DATA_DIR", str(paper_data_dir))
+    extra, expected = SWEEP[case]
+    check_refused(mft, sweep_args(fill(extra, inputs, workdir), tiny_causal), expected, workdir)
 
 
 @pytest.mark.parametrize("case", EVAL)
