@@ -34,6 +34,9 @@ class Actor:
 
 print("task", ray.get(task.remote()))
 print("actor", ray.get(Actor.remote().read.remote()))
+# Ray Train starts its controller and workers with env_vars of their own: those merge with the job's.
+own_env = Actor.options(runtime_env={{"env_vars": {{"B": "2"}}}}).remote()
+print("own-env actor", ray.get(own_env.read.remote()))
 ray.shutdown()
 """
 
@@ -59,7 +62,8 @@ def test_workers_get_the_token_and_the_session_folder_never_holds_it() -> None:
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"task {TOKEN}" in done.stdout and f"actor {TOKEN}" in done.stdout
+    assert f"task {TOKEN}" in done.stdout and f"\nactor {TOKEN}" in done.stdout
+    assert f"own-env actor {TOKEN}" in done.stdout
     try:
         assert list(root.iterdir()), "Ray wrote no session folder where RAY_TMPDIR points"
         leaked = [p for p in root.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
