@@ -254,7 +254,8 @@ def launch_trial(
         repair_run_folder(storage, f"trial-{run_id}")  # no partial checkpoint is left behind
         console.print(f"[bold red]failed:[/] {escape(reason)}", highlight=False, soft_wrap=True)
         console.print(f"full traceback: {log}", highlight=False, soft_wrap=True)
-        console.print(f"continue from the last checkpoint with: {resume_command(storage)}", highlight=False)
+        hint = f"continue from the last checkpoint with: {resume_command(storage)}"
+        console.print(hint, highlight=False, soft_wrap=True, markup=False)  # one line, to copy whole
         raise typer.Exit(1) from exc
     print_best(client, run_id, console)
     return run_id
