@@ -25,6 +25,7 @@ from training.config import TrialConfig
 from training.errors import InputError
 
 SERVER_TIMEOUT_S = 5.0
+MAX_CONTEXT_FACTOR = 4  # a training example longer than this many contexts is refused
 SERVER_HINT = "start it (mlflow server ...) or pass another --tracking-uri"
 
 
@@ -193,27 +194,30 @@ def load_model_config(model: str, trust_remote_code: bool) -> Any:
 
 def check_document_lengths(
     documents: Sequence[str], encode: Callable[[str], Any], context: int | None
-) -> None:
-    """Every training example fits the model's context; else one line with the count and the limit.
+) -> str | None:
+    """Training examples against the model's context: a note when some exceed it (RoPE models still
+    run, past the positions they were trained on), one line refusing when any exceeds it 4 times
+    over (attention memory grows with the square of the length: a 100 MB document never fits).
 
     Only documents long enough to possibly exceed it are tokenized (a token covers at least one byte
     and the masked formats hold two copies), so the check stays cheap on normal data.
     """
     if not context:
-        return
+        return None
     too_long = []
     for index, text in enumerate(documents):
         if 2 * len(text.encode("utf-8")) + 64 <= context:
             continue
-        if len(text) > 64 * context:  # certainly too long; tokenizing 100 MB would take minutes
-            too_long.append((index, len(text)))
-            continue
-        length = len(encode(text).input_ids)
+        length = len(text) if len(text) > 64 * context else len(encode(text).input_ids)
         if length > context:
             too_long.append((index, length))
-    if too_long:
-        index, length = max(too_long, key=lambda pair: pair[1])
-        raise InputError(
-            f"{len(too_long)} training document(s) exceed the model's context of {context} tokens (longest:"
-            f" #{index}, ~{length}); split or shorten them, or use a model with a longer context"
-        )
+    if not too_long:
+        return None
+    index, length = max(too_long, key=lambda pair: pair[1])
+    summary = (
+        f"{len(too_long)} training document(s) exceed the model's context of {context} tokens"
+        f" (longest: #{index}, ~{length})"
+    )
+    if length > MAX_CONTEXT_FACTOR * context:
+        raise InputError(f"{summary}; split or shorten them, or use a model with a longer context")
+    return f"{summary}; they are trained on whole, past the positions the model was trained on"

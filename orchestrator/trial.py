@@ -72,6 +72,7 @@ class TrialFailed(RuntimeError):
 @dataclass(frozen=True)
 class Preflight:
     knowledge: KnowledgeSet
+    notes: tuple[str, ...] = ()
 
 
 def check_model(model: str) -> None:
@@ -95,7 +96,7 @@ def preflight(config: TrialConfig) -> Preflight:
     info = method_info(config.method)
     method = build_method(config.method, tokenizer, config.mask_token)  # refuses a missing mask token
     context = getattr(model_config, "max_position_embeddings", None)
-    check_document_lengths(knowledge.documents, lambda text: method.encode(tokenizer, text), context)
+    note = check_document_lengths(knowledge.documents, lambda text: method.encode(tokenizer, text), context)
     if info.bidirectional and not is_bidirectional(model_config):
         raise InputError(
             f"method {config.method} needs a bidirectional model (LLaDA, or"
@@ -103,7 +104,7 @@ def preflight(config: TrialConfig) -> Preflight:
         )
     if info.bidirectional and config.max_new_tokens % config.block_length:
         raise InputError("--max-new-tokens must be a multiple of --block-length for the LLaDA sampler")
-    return Preflight(knowledge)
+    return Preflight(knowledge, (f"[yellow]note:[/] {note}",) if note else ())
 
 
 def connect_ray(address: str | None) -> None:
@@ -223,7 +224,7 @@ def launch_trial(
     local = not names_cluster(address)
     config = fit_local_resources(config, address, gpus_if_any)
     check_storage(storage)
-    for note in notes:
+    for note in (*checked.notes, *notes):
         console.print(note)
     client = open_tracking_store(tracking_uri)
     experiment_id = ensure_experiment(client, experiment or f"mft-{checked.knowledge.name}")
