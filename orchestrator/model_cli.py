@@ -30,10 +30,7 @@ def tiny(
     Example: mft model tiny --out ./tiny --corpus ~/.cache/mft/datasets/ND_train_no_paraphrase.json
     """
     from orchestrator.preflight import require_positive
-    from orchestrator.tiny_models import ARCHS, build_tiny_model, read_corpus
 
-    if arch not in ARCHS:
-        raise InputError(f"--arch must be one of {', '.join(ARCHS)}, got {arch!r}")
     require_positive(
         {"--vocab-size": vocab_size, "--hidden-size": hidden_size, "--layers": layers, "--heads": heads}
     )
@@ -41,6 +38,10 @@ def tiny(
         raise InputError(f"--vocab-size must be >= {MIN_VOCAB} (bytes + special tokens), got {vocab_size}")
     if hidden_size % heads:
         raise InputError(f"--hidden-size ({hidden_size}) must be a multiple of --heads ({heads})")
+    from orchestrator.tiny_models import ARCHS, build_tiny_model, read_corpus
+
+    if arch not in ARCHS:
+        raise InputError(f"--arch must be one of {', '.join(ARCHS)}, got {arch!r}")
     try:
         texts = read_corpus(corpus or [])
     except (ValueError, UnicodeDecodeError) as exc:  # malformed JSON, binary files
