@@ -197,7 +197,12 @@ def run_trial(
         status = RunStatus.KILLED
         raise
     finally:
-        client.set_terminated(config.run_id, status=RunStatus.to_string(status))
+        try:
+            client.set_terminated(config.run_id, status=RunStatus.to_string(status))
+        except Exception:
+            if status == RunStatus.FINISHED:
+                raise
+            # The store may be the fault: the error that ended the trial is the one to report.
 
 
 def launch_trial(
