@@ -199,10 +199,9 @@ def run_trial(
     finally:
         try:
             client.set_terminated(config.run_id, status=RunStatus.to_string(status))
-        except Exception:
+        except Exception:  # the store may be the fault: report the error that ended the trial
             if status == RunStatus.FINISHED:
                 raise
-            # The store may be the fault: the error that ended the trial is the one to report.
 
 
 def launch_trial(
