@@ -82,3 +82,5 @@ def render(timings: list[Timing], title: str) -> Table:
             f"{baseline / timing.seconds:.2f}x",
         )
     return table
+
+

@@ -23,7 +23,9 @@ def lab(
         None, "--methods", help="Only these methods (repeatable) [default: ar masked dllm]."
     ),
     control: bool = typer.Option(False, help="Add masked-random, the paper's random-token control."),
-    quick: bool = typer.Option(False, help="A smaller run for a first look: 60 people, one seed."),
+    quick: bool = typer.Option(
+        False, help="A smaller run for a first look: 60 people, one seed."
+    ),
     rebuild_base: bool = typer.Option(False, help="Build the data and base models again, even if cached."),
     data_dir: Path = typer.Option(
         None, help="Lab folder goes in DATA_DIR/lab [default: $MFT_DATA_DIR or ~/.cache/mft/datasets]."
