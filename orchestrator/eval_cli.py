@@ -109,7 +109,7 @@ def evaluate_model(
         predictions = answer_questions(net, tokenizer, questions, decoding, on_batch=advance)
     scores = [rouge1_recall(p, item.answers, scoring) for p, item in zip(predictions, items, strict=True)]
     metrics = summarize(items, scores)
-    with handle:
+    with handle:  # written to OUT.partial, renamed once whole
         for item, prediction, score in zip(items, predictions, scores, strict=True):
             row = {
                 "question": item.question,
@@ -119,6 +119,7 @@ def evaluate_model(
                 "category": item.category,
             }
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    Path(handle.name).replace(out)
     _print_metrics(
         metrics, f"{knowledge.name}: {len(items)} questions, {decoding.sampler} sampler, {scoring} scoring"
     )
