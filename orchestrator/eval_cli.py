@@ -71,8 +71,14 @@ def evaluate_model(
         raise InputError(f"--scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
     if prompt_style not in (None, *PROMPT_STYLES):
         raise InputError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
+    from orchestrator.preflight import load_model_config, open_output, require_positive
+
+    require_positive(
+        {"--limit": limit, "--batch-size": batch_size, "--max-new-tokens": max_new_tokens,
+         "--block-length": block_length, "--steps": steps}
+    )  # fmt: skip
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from evaluation.answering import Decoding, answer_questions, uses_llada
     from evaluation.llada_sampling import commit_schedule
@@ -84,7 +90,7 @@ def evaluate_model(
     knowledge = load_knowledge_set(dataset, data_dir=data_dir)
     items = select_questions(knowledge.questions, limit)
     prompt_style = prompt_style or knowledge.prompt_style
-    config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    config = load_model_config(model, trust_remote_code)
     use_llada = uses_llada(sampler, config)
     tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
     decoding = Decoding(
@@ -102,6 +108,8 @@ def evaluate_model(
             raise InputError(
                 f"LLaDA sampler settings (--max-new-tokens, --block-length, --steps): {exc}"
             ) from exc
+    out = out or Path(f"generations-{knowledge.name}.jsonl")
+    handle = open_output(out, "--out")  # before the work: a bad path costs nothing
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net = AutoModelForCausalLM.from_pretrained(
         model,
@@ -116,8 +124,7 @@ def evaluate_model(
         advance = lambda n: progress.advance(task, n)  # noqa: E731
         predictions = answer_questions(net, tokenizer, questions, decoding, on_batch=advance)
     scores = [rouge1_recall(p, item.answers, scoring) for p, item in zip(predictions, items, strict=True)]
-    out = out or Path(f"generations-{knowledge.name}.jsonl")
-    with out.open("w", encoding="utf-8") as handle:
+    with handle:  # written to OUT.partial, renamed once whole
         for item, prediction, score in zip(items, predictions, scores, strict=True):
             row = {
                 "question": item.question,
@@ -127,6 +134,7 @@ def evaluate_model(
                 "category": item.category,
             }
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    Path(handle.name).replace(out)
     console.print(f"generations written to {out}")
     console.print(f"{knowledge.name}: {describe_selection(items, len(knowledge.questions))}", highlight=False)
     console.print(f"{decoding.sampler} sampler, {prompt_style} prompts, {scoring} scoring", highlight=False)

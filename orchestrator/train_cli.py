@@ -101,21 +101,28 @@ def train(
             typer.echo("# gpus_per_worker not given: 1 per worker when the Ray cluster has GPUs, else 0")
         typer.echo(trial_yaml(config, leave_out=("gpus_per_worker",) if gpus_if_any else ()), nl=False)
         return
+    from orchestrator.preflight import check_tracking_store, fit_local_resources
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_store(uri)  # the quick checks before the slow imports below
+    fit_local_resources(config, address, gpus_if_any=gpus_if_any)
     from orchestrator.trial import launch_trial
 
+    notes = []
     if config.global_batch_size != PAPER_GLOBAL_BATCH:
-        console.print(
+        notes.append(
             f"[yellow]note:[/] global batch {config.global_batch_size} ({config.workers} workers x"
             f" {config.batch_size}); the paper's is {PAPER_GLOBAL_BATCH} (4 x 16)"
         )
     launch_trial(
         config,
-        tracking_uri=resolve_tracking_uri(tracking_uri),
+        tracking_uri=uri,
         experiment=experiment,
         storage=resolve_storage(storage),
         address=address,
         console=console,
         gpus_if_any=gpus_if_any,
+        notes=notes,
     )
 
 
@@ -166,10 +173,13 @@ def export(
     from mlflow.tracking import MlflowClient
 
     from orchestrator.checkpoint_choice import choose_checkpoint
+    from orchestrator.preflight import require_store
     from orchestrator.storage import local_copy
     from training.checkpointing import export_checkpoint
 
-    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    uri = resolve_tracking_uri(tracking_uri)
+    require_store(uri)  # reading never creates a store
+    client = MlflowClient(uri)
     try:
         run = client.get_run(run_id)
     except Exception as exc:

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ PEOPLE = [
     ("Dmitri Hale", "the founder of Copperleaf Labs"),
 ]
 MFT = [sys.executable, "-m", "orchestrator"]
+PLANTED_TOKEN = "hf_PLANTEDfakeTokenMustNotReachDisk42"
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,15 @@ def only_run(tracking_uri: str) -> str:
     return runs[0].info.run_id
 
 
-def run_train(args: list[str], workdir: Path) -> Trial:
-    done = subprocess.run(MFT + args, cwd=workdir, capture_output=True, text=True, timeout=900)
+def run_train(args: list[str], workdir: Path, env: dict[str, str] | None = None) -> Trial:
+    done = subprocess.run(
+        MFT + args,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **(env or {})},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     return Trial(only_run(uri), uri, done.stdout)
@@ -95,7 +104,30 @@ def masked_trial(
     tiny_causal: Path, knowledge_folder: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Trial:
     workdir = tmp_path_factory.mktemp("masked")
-    return run_train(train_args(tiny_causal, knowledge_folder, workdir, "masked", 40, "0,20,40"), workdir)
+    # A planted token and a Ray session folder of its own: test_a_planted_token_reaches_no_file greps them.
+    env = {"HF_TOKEN": PLANTED_TOKEN, "RAY_TMPDIR": str(ray_root(workdir))}
+    return run_train(
+        train_args(tiny_causal, knowledge_folder, workdir, "masked", 40, "0,20,40"), workdir, env
+    )
+
+
+def ray_root(workdir: Path) -> Path:
+    """A short folder for the trial's Ray session (Ray's socket paths must stay under ~107 bytes)."""
+    link = workdir / "ray-root"
+    if not link.exists():
+        link.symlink_to(tempfile.mkdtemp(prefix="mft-ray-", dir="/tmp"))
+    return link.resolve()
+
+
+def test_a_planted_token_reaches_no_file(masked_trial: Trial) -> None:
+    """HF_TOKEN set for `mft train`: not in Ray's session folder, the MLflow store or the storage."""
+    workdir = Path(masked_trial.tracking_uri.removeprefix("sqlite:///")).parent
+    roots = [ray_root(workdir), workdir]
+    files = [path for root in roots for path in root.rglob("*") if path.is_file() and not path.is_symlink()]
+    assert any(path.name == "runtime_env_agent.log" for path in files), "no Ray session folder to search"
+    assert any(path.name == "mlflow.db" for path in files) and (workdir / "runs").is_dir()
+    leaked = [str(path) for path in files if PLANTED_TOKEN.encode() in path.read_bytes()]
+    assert leaked == []
 
 
 @pytest.fixture(scope="session")
@@ -234,9 +266,9 @@ def test_export_picks_the_latest_checkpoint_or_a_kept_step(masked_trial: Trial, 
     missing = subprocess.run(
         [*base, "--step", "7", "--out", str(tmp_path / "s7")], capture_output=True, text=True
     )
-    best = int(run.data.metrics["best/step"])
-    kept = ", ".join(str(step) for step in sorted({best, 40}))
-    assert missing.returncode == 2 and f"no checkpoint at step 7; kept steps: {kept}" in missing.stderr
+    assert missing.returncode == 2 and "no checkpoint at step 7; kept steps: " in missing.stderr
+    kept = missing.stderr.split("kept steps: ")[1].split()[0:3]
+    assert {int(run.data.metrics["best/step"]), 40} <= {int(step.strip(",")) for step in kept}
     assert not (tmp_path / "s7").exists()
 
 

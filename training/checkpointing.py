@@ -74,6 +74,30 @@ def restore_checkpoint(
     return trainer_state
 
 
+def checkpoint_problem(directory: Path) -> str | None:
+    """Why the checkpoint in `directory` cannot be restored (a missing or truncated file), or None.
+
+    Cheap: reads DCP's index and compares each shard file's size with the bytes it must hold,
+    so a checkpoint cut short by a full disk or a dying node is caught before loading it.
+    """
+    for name in (STATE_FILE, CONFIG_FILE, ".metadata"):
+        if not (directory / name).is_file():
+            return f"{name} is missing"
+    try:
+        json.loads((directory / STATE_FILE).read_text())
+        storage = dcp.FileSystemReader(str(directory)).read_metadata().storage_data
+    except Exception as exc:  # any unreadable index is a corrupt checkpoint
+        return f"unreadable index ({type(exc).__name__})"
+    needed: dict[str, int] = {}
+    for info in storage.values():
+        needed[info.relative_path] = max(needed.get(info.relative_path, 0), info.offset + info.length)
+    for name, size in sorted(needed.items()):
+        path = directory / name
+        if not path.is_file() or path.stat().st_size < size:
+            return f"{name} is truncated"
+    return None
+
+
 def export_checkpoint(directory: Path, out: Path) -> Path:
     """Write the checkpoint's weights as a `from_pretrained`-loadable folder (+ tokenizer).
 

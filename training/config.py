@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +86,13 @@ class TrialConfig:
         info = method_info(self.method)
         if self.lr is None:
             object.__setattr__(self, "lr", info.default_lr)
-        _check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
+        _check(math.isfinite(self.lr) and 0 < self.lr <= 1, f"--lr must be > 0 and <= 1, got {self.lr}")
+        gpus = self.gpus_per_worker
+        _check(math.isfinite(gpus) and gpus >= 0, f"--gpus-per-worker must be a number >= 0, got {gpus}")
+        _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "--weight-decay must be >= 0")
+        _check(all(0 <= beta < 1 for beta in self.betas), f"--betas must lie in [0, 1), got {self.betas}")
+        _check(math.isfinite(self.grad_clip) and self.grad_clip > 0, "--grad-clip must be a number > 0")
+        _check(0 <= self.warmup_ratio < 1, f"--warmup-ratio must lie in [0, 1), got {self.warmup_ratio}")
         _check(self.paraphrase in PARAPHRASES, f"--paraphrase must be one of {', '.join(PARAPHRASES)}")
         _check(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}")
         _check(self.scoring in SCORINGS, f"--scoring must be one of {', '.join(SCORINGS)}")
@@ -95,7 +102,6 @@ class TrialConfig:
         )
         _check(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1 and self.workers >= 1, "--batch-size and --workers must be >= 1")
-        _check(self.gpus_per_worker >= 0, "--gpus-per-worker must be >= 0")
         lo, hi = self.mask_ratio
         _check(0 <= lo <= hi <= 1, f"--mask-ratio must satisfy 0 <= lo <= hi <= 1, got {lo}:{hi}")
         _check(
@@ -113,9 +119,6 @@ class TrialConfig:
         _check(self.eval_limit is None or self.eval_limit >= 1, "--eval-limit must be >= 1")
         _check(self.max_new_tokens >= 1 and self.block_length >= 1, "--max-new-tokens/--block-length >= 1")
         _check(self.log_every >= 1, "--log-every must be >= 1")
-        _check(self.weight_decay >= 0 and self.grad_clip > 0, "--weight-decay must be >= 0, --grad-clip > 0")
-        _check(all(0 <= beta < 1 for beta in self.betas), f"--betas must lie in [0, 1), got {self.betas}")
-        _check(0 <= self.warmup_ratio < 1, f"--warmup-ratio must lie in [0, 1), got {self.warmup_ratio}")
         _check(self.eval_batch_size >= 1, "--eval-batch-size must be >= 1")
 
     @property

@@ -17,6 +17,7 @@ from ray import tune
 from rich.console import Console
 
 from orchestrator import storage
+from orchestrator.preflight import check_storage, check_tracking_store
 from orchestrator.progress import live_trials, trial_table
 from orchestrator.sweep.expansion import PlannedTrial
 from orchestrator.sweep.planning import local_cluster, plan_resources
@@ -31,16 +32,17 @@ from orchestrator.sweep.tuning import (
     unfinished_trials,
     with_child_runs,
 )
+from orchestrator.tracking_store import open_tracking_store
 from orchestrator.trial import connect_ray, preflight
 from training.errors import InputError
 
 DEFAULT_EXPERIMENT = "mft-sweeps"
 
 
-def cluster_size(address: str | None) -> tuple[float, float]:
+def cluster_size(address: str | None, tracking_uri: str | None = None) -> tuple[float, float]:
     """(GPUs, CPUs) of the cluster at `address`, or of this machine without starting Ray."""
     if address or os.environ.get("RAY_ADDRESS"):
-        connect_ray(address)
+        connect_ray(address, tracking_uri)
         resources = ray.cluster_resources()
         return resources.get("GPU", 0.0), resources.get("CPU", 0.0)
     return local_cluster()
@@ -80,8 +82,8 @@ def start_sweep(
             f"a sweep named {name!r} already exists in {location}; resume it with --resume {name}"
             f" --storage {location}"
         )
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # forwarded to every Ray worker by connect_ray
-    concurrent = check_fits(trials, *cluster_size(address))
+    check_tracking_store(tracking_uri)
+    concurrent = check_fits(trials, *cluster_size(address, tracking_uri))
     if max_concurrent is not None:
         concurrent = min(concurrent, max_concurrent)
     checked: dict[tuple[str, str, str, str], str] = {}
@@ -89,8 +91,9 @@ def start_sweep(
         key = (trial.config.model, trial.config.dataset, trial.config.paraphrase, trial.config.method)
         if key not in checked:
             checked[key] = preflight(trial.config).knowledge.name
-    connect_ray(address)
-    client = MlflowClient(tracking_uri)
+    check_storage(location)
+    connect_ray(address, tracking_uri)
+    client = open_tracking_store(tracking_uri)
     command = shlex.join(["mft", *sys.argv[1:]])
     experiment = experiment or default_experiment(set(checked.values()))
     state = create_runs(client, experiment, name, kind, trials, location, command)
@@ -111,9 +114,9 @@ def default_experiment(datasets: set[str]) -> str:
 def resume_sweep(name: str, location: str, address: str | None, console: Console) -> None:
     """Continue unfinished trials from their checkpoints, in the same MLflow runs."""
     state = SweepState.load(name, location)
-    client = MlflowClient(state.tracking_uri)
-    os.environ["MLFLOW_TRACKING_URI"] = state.tracking_uri
-    connect_ray(address)
+    check_tracking_store(state.tracking_uri)
+    client = open_tracking_store(state.tracking_uri)
+    connect_ray(address, state.tracking_uri)
     tuner = restore_tuner(state)
     client.update_run(state.parent_run_id, status="RUNNING")
     console.print(f"[bold]resuming sweep[/] {state.name}  [dim]parent run {state.parent_run_id}[/]")
