@@ -33,7 +33,7 @@ def tiny(
 
     Example: mft model tiny --out ./tiny --corpus ~/.cache/mft/datasets/ND_train_no_paraphrase.json
     """
-    from orchestrator.preflight import require_positive
+    from orchestrator.preflight import make_folder, require_positive
 
     require_positive(
         {"--vocab-size": vocab_size, "--hidden-size": hidden_size, "--layers": layers, "--heads": heads}
@@ -50,14 +50,7 @@ def tiny(
         texts = read_corpus(corpus or [])
     except (ValueError, UnicodeDecodeError) as exc:  # malformed JSON, binary files
         raise InputError(f"--corpus: cannot read it as text/JSON/JSONL ({str(exc).splitlines()[0]})") from exc
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file; name a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"--out {out}: cannot create it ({exc.strerror or exc}); choose a writable folder"
-        ) from exc
+    make_folder(out, "--out")
     build_tiny_model(
         out,
         arch=arch,

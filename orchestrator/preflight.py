@@ -92,6 +92,19 @@ def require_store(uri: str) -> None:
         check_server(uri)
 
 
+def make_folder(folder: Path, flag: str) -> Path:
+    """`folder`, created if missing, or one line naming `flag` when it is a file or cannot be made."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{flag} {folder} is a file; name a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"{flag} {folder}: cannot create it ({exc.strerror or exc}); choose a writable folder"
+        ) from exc
+    return folder
+
+
 def probe_folder(folder: Path, flag: str) -> None:
     """Write and remove a small file in an existing folder."""
     probe = folder / f".mft-probe-{uuid.uuid4().hex}"
@@ -106,16 +119,7 @@ def probe_folder(folder: Path, flag: str) -> None:
 def check_storage(location: str) -> None:
     """The storage takes a file: a local folder (created if missing) or a URI's filesystem."""
     if not is_uri(location):
-        folder = Path(location)
-        if folder.exists() and not folder.is_dir():
-            raise InputError(f"--storage {location} is a file; name a folder")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(
-                f"--storage {location}: cannot create it ({exc.strerror or exc}); choose a writable folder"
-            ) from exc
-        probe_folder(folder, "--storage")
+        probe_folder(make_folder(Path(location), "--storage"), "--storage")
         return
     import pyarrow.fs
 

@@ -140,9 +140,12 @@ def sweep(
             spec_file = target if Path(target).is_file() else None
             submit_sweep(sys.argv[1:], sweep_name, spec_file, address, console)
             return
-        from orchestrator.sweep.launch import start_sweep
+        from orchestrator.preflight import check_tracking_store
 
         uri = resolve_tracking_uri(tracking_uri)
+        check_tracking_store(uri)  # a dead server fails in seconds, before Ray is even imported
+        from orchestrator.sweep.launch import start_sweep
+
         start_sweep(
             spec.kind,
             trials,
