@@ -3,7 +3,8 @@
 `prepare_lab` writes the synthetic knowledge set and pre-trains two ~1 M-parameter Llama models
 from scratch on its seen people: a causal one (for ar, masked, masked-random) and a bidirectional
 one (for dllm). Everything lives under `<data folder>/lab/<recipe>/` and is reused while the recipe
-is the same; the models are saved with `save_pretrained`, so trials load them like any checkpoint.
+is the same; the models are saved with `save_pretrained` (files readable as the umask allows), so
+trials load them like any checkpoint.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from orchestrator.lab.word_tokenizer import build_word_tokenizer
 from orchestrator.tiny_models import END_OF_TURN, EOS
 from training.knowledge import load_knowledge_set, resolve_data_dir
 from training.methods import DiffusionFineTuning, MaskedFineTuning, resolve_mask_id
+from training.model_folder import save_model_folder
 
 RECIPE_FILE = "lab-recipe.json"
 
@@ -131,9 +133,7 @@ def build_base_model(
         seed=recipe.seed,
         on_step=on_step,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    save_model_folder(model, tokenizer, out)
     return out
 
 
