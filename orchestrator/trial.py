@@ -20,7 +20,7 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig,
 from ray.train.torch import TorchConfig, TorchTrainer
 from rich.console import Console
 from rich.markup import escape
-from transformers import AutoConfig, AutoTokenizer
+from transformers import AutoTokenizer
 
 from evaluation.answering import is_bidirectional
 from orchestrator.checkpoint_repair import repair_run_folder
@@ -31,6 +31,7 @@ from orchestrator.preflight import (
     check_storage,
     check_tracking_store,
     fit_local_resources,
+    load_model_config,
     names_cluster,
 )
 from orchestrator.progress import live_trials
@@ -88,9 +89,9 @@ def preflight(config: TrialConfig) -> Preflight:
     data_dir = Path(config.data_dir) if config.data_dir else None
     knowledge = load_knowledge_set(config.dataset, config.paraphrase, data_dir)
     check_model(config.model)
+    model_config = load_model_config(config.model, config.trust_remote_code)
     try:
         tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
-        model_config = AutoConfig.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from exc
     info = method_info(config.method)
