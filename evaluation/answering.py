@@ -30,6 +30,8 @@ class Decoding:
     """LLaDA's block length (the paper's: 4)."""
     steps: int | None = None
     """LLaDA sampler steps; None = one committed position per step."""
+    prompt_style: str = "chat"
+    """How a question is put to the model: chat (the paper's) or completion (cloze sets)."""
 
     @property
     def sampler(self) -> str:
@@ -67,6 +69,7 @@ def answer_questions(
             block_length=decoding.block_length,
             steps=decoding.steps,
             batch_size=decoding.batch_size,
+            prompt_style=decoding.prompt_style,
             on_batch=on_batch,
         )
     return answer_greedy(
@@ -75,5 +78,6 @@ def answer_questions(
         questions,
         batch_size=decoding.batch_size,
         max_new_tokens=decoding.max_new_tokens,
+        prompt_style=decoding.prompt_style,
         on_batch=on_batch,
     )

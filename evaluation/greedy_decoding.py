@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from evaluation.prompting import question_prompt_ids, stop_token_ids
+from evaluation.prompting import prompt_ids, stop_token_ids
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
@@ -62,6 +62,7 @@ def answer_greedy(
     *,
     batch_size: int = 100,
     max_new_tokens: int = 128,
+    prompt_style: str = "chat",
     on_batch: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Greedy answers to `questions`, in order; `on_batch(n)` after each batch of n questions.
@@ -77,7 +78,9 @@ def answer_greedy(
     device = model_device(model)
     answers: list[str] = []
     for batch in batches(questions, batch_size):
-        input_ids, attention_mask = left_pad([question_prompt_ids(tokenizer, q) for q in batch], pad, device)
+        input_ids, attention_mask = left_pad(
+            [prompt_ids(tokenizer, q, prompt_style) for q in batch], pad, device
+        )
         # no_grad, not inference_mode: tensors made in inference mode (e.g. FSDP2's gathered weights, lazily
         # built rotary caches) cannot be used by autograd when training resumes after evaluation.
         with torch.no_grad():

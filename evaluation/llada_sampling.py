@@ -16,7 +16,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from evaluation.greedy_decoding import batches, decode_answer, left_pad, model_device, pad_id
-from evaluation.prompting import question_prompt_ids, stop_token_ids
+from evaluation.prompting import prompt_ids, stop_token_ids
 
 
 def commit_schedule(gen_length: int, block_length: int, steps: int | None = None) -> list[int]:
@@ -96,6 +96,7 @@ def answer_llada(
     block_length: int = 4,
     steps: int | None = None,
     batch_size: int = 100,
+    prompt_style: str = "chat",
     on_batch: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Answers to `questions` in order (temperature 0); `on_batch(n)` after each batch of n questions.
@@ -107,7 +108,7 @@ def answer_llada(
     pad = pad_id(tokenizer)
     answers: list[str] = []
     for batch in batches(questions, batch_size):
-        prompts = [question_prompt_ids(tokenizer, q) for q in batch]
+        prompts = [prompt_ids(tokenizer, q, prompt_style) for q in batch]
         regions = sample_answer_regions(
             model,
             prompts,

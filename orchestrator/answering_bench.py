@@ -82,5 +82,3 @@ def render(timings: list[Timing], title: str) -> Table:
             f"{baseline / timing.seconds:.2f}x",
         )
     return table
-
-

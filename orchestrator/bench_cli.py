@@ -76,11 +76,11 @@ def training(
     ] = "bf16",
     trust_remote_code: Annotated[bool, typer.Option(help="Allow the model's own code (LLaDA).")] = False,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Dataset folder [default: $MFT_DATA_DIR or the user cache].")
+        Path | None, typer.Option(help="Dataset folder \\[default: $MFT_DATA_DIR or the user cache].")
     ] = None,
     peak_tflops: Annotated[
         float | None,
-        typer.Option(min=0, help="GPU dense bf16 peak for MFU [default: known for H100, H200, A100]."),
+        typer.Option(min=0, help="GPU dense bf16 peak for MFU \\[default: known for H100, H200, A100]."),
     ] = None,
 ) -> None:
     """Training tokens/s with W Ray Train workers vs a bare loop, and eval seconds with W vs 1 worker.

@@ -7,6 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
+from typer import TyperException
 
 from orchestrator.bench_cli import bench_app
 from orchestrator.data_cli import data_app
@@ -34,12 +35,28 @@ def main() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except TyperException as exc:  # Typer's usage errors: a mistyped flag or value, one line too
+        context = getattr(exc, "ctx", None)
+        if context is None or type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # the help a bare `mft` or `mft data` asks for
+            sys.exit(exc.exit_code)
+        _print_error(f"{exc.format_message()} (see {context.command_path} --help)")
+        sys.exit(2)
     except InputError as exc:
         if os.environ.get("MFT_DEBUG") == "1":
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _print_error(message: str) -> None:
+    err_console.print("[bold red]error:[/] ", end="")
+    err_console.print(message, highlight=False, soft_wrap=True, markup=False)
 
 
 app.add_typer(data_app, name="data")

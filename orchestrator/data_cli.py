@@ -26,7 +26,14 @@ from training.knowledge import (
     order_categories,
     resolve_data_dir,
 )
-from training.knowledge_folder import BYO_QA_FILE, BYO_TRAIN_FILES, byo_conditions, validate_knowledge_folder
+from training.knowledge_folder import (
+    BYO_QA_FILE,
+    BYO_SETTINGS_FILE,
+    BYO_TRAIN_FILES,
+    byo_conditions,
+    load_byo_prompt_style,
+    validate_knowledge_folder,
+)
 
 data_app = typer.Typer(
     help="Knowledge sets: list, show, fetch the paper's files, validate your own. Answers to their"
@@ -39,7 +46,7 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Folder with the paper's files. (default: $MFT_DATA_DIR, else ~/.cache/mft/datasets)",
+        help="Folder with the paper's files \\[default: $MFT_DATA_DIR, else ~/.cache/mft/datasets].",
     ),
 ]
 MAX_PROBLEMS_SHOWN = 50
@@ -100,12 +107,12 @@ def fetch(
     base_url: Annotated[
         str | None,
         typer.Option(
-            help="Server folder with the files. (default: $MFT_DATA_BASE_URL, else the authors' repository)"
+            help="Server folder with the files \\[default: $MFT_DATA_BASE_URL, else the authors' repository]."
         ),
     ] = None,
     data_dir: DataDir = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Download again files that are already present.")
+        bool, typer.Option("--force", help="Download again files that are already present \\[default: off].")
     ] = False,
 ) -> None:
     """Download the paper's published files of one dataset into the data folder."""
@@ -211,4 +218,6 @@ def _folder_table(folder: Path) -> Table:
         table.add_row(BYO_TRAIN_FILES[condition], f"documents, condition {condition}", str(len(documents)))
     questions = load_questions(folder)
     table.add_row(BYO_QA_FILE, f"questions: {_category_counts(questions)}", str(len(questions)))
+    if (folder / BYO_SETTINGS_FILE).is_file():
+        table.add_row(BYO_SETTINGS_FILE, f"settings: prompt style {load_byo_prompt_style(folder)}", "")
     return table

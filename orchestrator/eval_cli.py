@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from evaluation.questions import PROMPT_STYLES, describe_selection, select_questions
 from evaluation.scoring import SCORINGS
 from orchestrator import options
 from training.errors import InputError
@@ -32,17 +33,28 @@ def evaluate_model(
     model: str = typer.Option(..., help="Model folder or hub id (from_pretrained)."),
     dataset: str = typer.Option("namedesc", help="namedesc, bio, wiki, or a bring-your-own folder."),
     sampler: str = typer.Option("auto", help="ar (greedy), llada, or auto (llada for bidirectional models)."),
-    limit: int = typer.Option(None, help="Only the first N questions."),
-    out: Path = typer.Option(None, help="JSONL of every generation [default: generations-<dataset>.jsonl]."),
+    limit: int = typer.Option(
+        None,
+        help="Only N questions: an equal share of every category, the same N each time (seed 0)"
+        " \\[default: all].",
+    ),
+    out: Path = typer.Option(
+        None, help="JSONL of every generation \\[default: generations-<dataset>.jsonl]."
+    ),
     batch_size: int = typer.Option(100, help="Questions per forward batch."),
     max_new_tokens: int = typer.Option(128, help="Answer length (LLaDA: gen_length)."),
     block_length: int = typer.Option(4, help="LLaDA sampler block length."),
-    steps: int = typer.Option(None, help="LLaDA sampler steps [default: max-new-tokens]."),
-    mask_token: str = typer.Option(None, help="LLaDA mask token or id [default: the model's own]."),
+    steps: int = typer.Option(None, help="LLaDA sampler steps \\[default: max-new-tokens]."),
+    mask_token: str = typer.Option(None, help="LLaDA mask token or id \\[default: the model's own]."),
     dtype: str = typer.Option("auto", help="auto (as saved), bf16 or fp32."),
     trust_remote_code: bool = typer.Option(False, help="Allow the model's own code (LLaDA needs it)."),
     data_dir: Path = options.DATA_DIR,
     scoring: str = typer.Option("authors", help=SCORING_HELP),
+    prompt_style: str = typer.Option(
+        None,
+        help="chat (the paper's: a user turn) or completion (the question text as is, for cloze sets)"
+        " \\[default: the dataset's own: dataset.yaml in a folder, else chat].",
+    ),
 ) -> None:
     """Answer a knowledge set's questions with a model and score them per category (ROUGE-1 recall).
 
@@ -57,8 +69,16 @@ def evaluate_model(
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if scoring not in SCORINGS:
         raise InputError(f"--scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
+    if prompt_style not in (None, *PROMPT_STYLES):
+        raise InputError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
+    from orchestrator.preflight import load_model_config, open_output, require_positive
+
+    require_positive(
+        {"--limit": limit, "--batch-size": batch_size, "--max-new-tokens": max_new_tokens,
+         "--block-length": block_length, "--steps": steps}
+    )  # fmt: skip
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from evaluation.answering import Decoding, answer_questions, uses_llada
     from evaluation.llada_sampling import commit_schedule
@@ -68,8 +88,9 @@ def evaluate_model(
 
     check_model(model)
     knowledge = load_knowledge_set(dataset, data_dir=data_dir)
-    items = knowledge.questions[:limit]
-    config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    items = select_questions(knowledge.questions, limit)
+    prompt_style = prompt_style or knowledge.prompt_style
+    config = load_model_config(model, trust_remote_code)
     use_llada = uses_llada(sampler, config)
     tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
     decoding = Decoding(
@@ -78,6 +99,7 @@ def evaluate_model(
         mask_id=resolve_mask_id(tokenizer, mask_token) if use_llada else None,
         block_length=block_length,
         steps=steps,
+        prompt_style=prompt_style,
     )
     if use_llada:
         try:
@@ -86,6 +108,8 @@ def evaluate_model(
             raise InputError(
                 f"LLaDA sampler settings (--max-new-tokens, --block-length, --steps): {exc}"
             ) from exc
+    out = out or Path(f"generations-{knowledge.name}.jsonl")
+    handle = open_output(out, "--out")  # before the work: a bad path costs nothing
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net = AutoModelForCausalLM.from_pretrained(
         model,
@@ -100,9 +124,7 @@ def evaluate_model(
         advance = lambda n: progress.advance(task, n)  # noqa: E731
         predictions = answer_questions(net, tokenizer, questions, decoding, on_batch=advance)
     scores = [rouge1_recall(p, item.answers, scoring) for p, item in zip(predictions, items, strict=True)]
-    metrics = summarize(items, scores)
-    out = out or Path(f"generations-{knowledge.name}.jsonl")
-    with out.open("w", encoding="utf-8") as handle:
+    with handle:  # written to OUT.partial, renamed once whole
         for item, prediction, score in zip(items, predictions, scores, strict=True):
             row = {
                 "question": item.question,
@@ -112,10 +134,11 @@ def evaluate_model(
                 "category": item.category,
             }
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    _print_metrics(
-        metrics, f"{knowledge.name}: {len(items)} questions, {decoding.sampler} sampler, {scoring} scoring"
-    )
+    Path(handle.name).replace(out)
     console.print(f"generations written to {out}")
+    console.print(f"{knowledge.name}: {describe_selection(items, len(knowledge.questions))}", highlight=False)
+    console.print(f"{decoding.sampler} sampler, {prompt_style} prompts, {scoring} scoring", highlight=False)
+    _print_metrics(summarize(items, scores), knowledge.name)
 
 
 def _progress() -> Progress:

@@ -20,19 +20,17 @@ def lab(
         100, help="New people to inject (3x as many seen ones build the base models)."
     ),
     method: list[str] = typer.Option(
-        None, "--methods", help="Only these methods (repeatable) [default: ar masked dllm]."
+        None, "--methods", help="Only these methods (repeatable) \\[default: ar masked dllm]."
     ),
     control: bool = typer.Option(False, help="Add masked-random, the paper's random-token control."),
-    quick: bool = typer.Option(
-        False, help="A smaller run for a first look: 60 people, one seed."
-    ),
+    quick: bool = typer.Option(False, help="A smaller run for a first look: 60 people, one seed."),
     rebuild_base: bool = typer.Option(False, help="Build the data and base models again, even if cached."),
     data_dir: Path = typer.Option(
-        None, help="Lab folder goes in DATA_DIR/lab [default: $MFT_DATA_DIR or ~/.cache/mft/datasets]."
+        None, help="Lab folder goes in DATA_DIR/lab \\[default: $MFT_DATA_DIR or ~/.cache/mft/datasets]."
     ),
     tracking_uri: str = options.TRACKING_URI,
     storage: str = options.STORAGE,
-    report_dir: Path = typer.Option(None, help="Where the report's files go [default: the report's own]."),
+    report_dir: Path = typer.Option(None, help="Where the report's files go \\[default: the report's own]."),
 ) -> None:
     """Fine-tune tiny models on facts about new people with ar, masked and dllm; ask forward and backward.
 

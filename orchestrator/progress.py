@@ -7,7 +7,7 @@ what the controller callback has logged: status, epoch, step, loss, latest and b
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from mlflow.tracking import MlflowClient
@@ -15,13 +15,19 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+# Display name → MLflow run id (None or "": the trial has not started), or a function giving that.
+Rows = Mapping[str, str | None] | Callable[[], Mapping[str, str | None]]
 
-def trial_table(client: MlflowClient, runs: Mapping[str, str]) -> Table:
-    """One row per trial (run id → display name) from the runs' latest metrics."""
+
+def trial_table(client: MlflowClient, runs: Rows) -> Table:
+    """One row per trial (display name → run id; None: not started yet) from the runs' latest metrics."""
     table = Table(title="trials", expand=False)
     for column in ("trial", "status", "epoch", "loss", "acc/total", "best"):
         table.add_column(column, justify="left" if column in ("trial", "status") else "right")
-    for run_id, name in runs.items():
+    for name, run_id in (runs() if callable(runs) else runs).items():
+        if not run_id:
+            table.add_row(name, "PENDING", *["-"] * 4)
+            continue
         run = client.get_run(run_id)
         m = run.data.metrics
         table.add_row(
@@ -40,10 +46,11 @@ def _fmt(value: float | None, pattern: str) -> str:
 
 
 @contextmanager
-def live_trials(
-    client: MlflowClient, runs: Mapping[str, str], console: Console, every_s: float = 2.0
-) -> Iterator[None]:
-    """Refresh the trial table every `every_s` seconds while the body runs, then print it once more."""
+def live_trials(client: MlflowClient, runs: Rows, console: Console, every_s: float = 2.0) -> Iterator[None]:
+    """Refresh the trial table every `every_s` seconds while the body runs, then print it once more.
+
+    `runs` may be a function, asked again at every refresh: a sweep's child runs appear as trials start.
+    """
     stop = threading.Event()
     with Live(trial_table(client, runs), console=console, refresh_per_second=1, transient=True) as live:
 

@@ -14,10 +14,14 @@ def report(
         " \\[default: the latest sweep].",
     ),
     experiment: str = typer.Option(
-        None, help="Every trial of this MLflow experiment (with no SWEEP), or look for SWEEPs only there."
+        None,
+        help="Every trial of this MLflow experiment (with no SWEEP), or look for SWEEPs only there"
+        " \\[default: every experiment].",
     ),
     filter_: list[str] = typer.Option(
-        None, "--filter", help="key=value on the runs' params (repeatable), e.g. --filter method=masked."
+        None,
+        "--filter",
+        help="key=value on the runs' params (repeatable), e.g. --filter method=masked \\[default: none].",
     ),
     out: Path = typer.Option(None, help="Output folder \\[default: ./mft-report/NAME]."),
     format_: str = typer.Option(

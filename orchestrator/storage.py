@@ -73,6 +73,24 @@ def exists(location: str) -> bool:
     return fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
 
 
+def parent(location: str) -> str:
+    """The folder that holds `location`, a folder or a URI alike."""
+    return posixpath.dirname(location.rstrip("/")) if is_uri(location) else str(Path(location).parent)
+
+
+def list_folders(location: str) -> list[str]:
+    """The sub-folders of `location` (full paths or URIs), sorted; empty when it does not exist."""
+    if not is_uri(location):
+        folder = Path(location)
+        return sorted(str(path) for path in folder.iterdir() if path.is_dir()) if folder.is_dir() else []
+    import pyarrow.fs
+
+    fs, path = _filesystem(location)
+    infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    names = sorted(info.base_name for info in infos if info.type == pyarrow.fs.FileType.Directory)
+    return [join(location, name) for name in names]
+
+
 def local_copy(location: str) -> tempfile.TemporaryDirectory[str] | None:
     """A temporary local copy of a remote folder (None for a local one: use it in place)."""
     if not is_uri(location):

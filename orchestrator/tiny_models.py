@@ -19,6 +19,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from training.errors import InputError
+from training.model_folder import save_model_folder
 
 Arch = Literal["causal", "bidirectional"]
 ARCHS: tuple[str, ...] = typing.get_args(Arch)
@@ -148,10 +149,7 @@ def build_tiny_model(
     model = LlamaForCausalLM(config)
     model.generation_config.eos_token_id = eos_ids
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return save_model_folder(model, tokenizer, out)
 
 
 def cached_tiny_models(cache: Path | None = None) -> dict[str, str]:

@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator.schedules import Schedules, default_eval_epochs, find_schedule, paper_schedules
 from training.config import TrialConfig
 from training.errors import InputError
-from training.knowledge import byo_folder, resolve_data_dir
+from training.knowledge import byo_folder, dataset_prompt_style, resolve_data_dir
 
 
 def parse_mask_ratio(text: str) -> tuple[float, float]:
@@ -39,6 +39,15 @@ def parse_epochs(text: str) -> tuple[int, ...]:
         raise InputError(f"--eval-at {text!r} must be comma-separated epochs, e.g. 0,1,2,4,8") from exc
 
 
+def parse_betas(text: str) -> tuple[float, float]:
+    """`0.9,0.95`: AdamW's two betas."""
+    try:
+        first, second = (float(part) for part in text.split(","))
+    except ValueError as exc:
+        raise InputError(f"--betas {text!r} must be two numbers B1,B2, e.g. 0.9,0.95") from exc
+    return (first, second)
+
+
 def absolute_model(model: str) -> str:
     """A local model folder as an absolute path; a hub id unchanged."""
     path = Path(model).expanduser()
@@ -58,8 +67,12 @@ def build_trial_config(values: Mapping[str, Any], schedules: Schedules | None = 
         raise InputError("no model given; pass --model (a folder or a hub id)")
     given["model"] = absolute_model(given["model"])
     given["dataset"] = absolute_dataset(given.get("dataset", "namedesc"))
-    data_dir = given.get("data_dir")
-    given["data_dir"] = str(resolve_data_dir(Path(data_dir) if data_dir else None).resolve())
+    if byo_folder(given["dataset"]) is None:
+        data_dir = given.get("data_dir")
+        given["data_dir"] = str(resolve_data_dir(Path(data_dir) if data_dir else None).resolve())
+    else:
+        given.pop("data_dir", None)  # a folder holds its own files; the paper files' folder plays no part
+    given.setdefault("prompt_style", dataset_prompt_style(given["dataset"]))
     if "epochs" not in given:
         paraphrase, method = given.get("paraphrase", "none"), given.get("method", "masked")
         schedule = find_schedule(schedules or {}, given["dataset"], paraphrase, method) or find_schedule(
@@ -73,10 +86,11 @@ def build_trial_config(values: Mapping[str, Any], schedules: Schedules | None = 
 
 
 def trial_name(config: TrialConfig) -> str:
-    """A readable name from what usually differs between trials: method, data, lr, t, seed."""
+    """A readable name from what usually differs between trials: method, model, data, lr, t, seed."""
     lo, hi = config.mask_ratio
     ratio = f"t{lo:g}" if config.fixed_mask_ratio else f"t{lo:g}-{hi:g}"
-    parts = [config.method, Path(config.dataset).name, config.paraphrase, f"lr{config.lr:g}"]
+    model = Path(config.model.rstrip("/")).name
+    parts = [config.method, model, Path(config.dataset).name, config.paraphrase, f"lr{config.lr:g}"]
     if config.method != "ar":
         parts.append(ratio)
     return "_".join([*parts, f"seed{config.seed}"])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.questions import select_questions
 from evaluation.scoring import rouge1_recall
 from training.knowledge import load_questions
 
@@ -21,7 +22,11 @@ def test_eval_writes_every_generation_and_prints_matching_accuracies(
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 12
     assert set(rows[0]) == {"question", "answer", "prediction", "score", "category"}
-    assert {row["category"] for row in rows} == {"N2D-fwd", "N2D-bwd"}  # the first 12 ND questions
+    categories = [row["category"] for row in rows]  # an equal share of each, not the first 12 (all N2D)
+    assert {category: categories.count(category) for category in set(categories)} == {
+        "N2D-fwd": 3, "N2D-bwd": 3, "D2N-fwd": 3, "D2N-bwd": 3
+    }  # fmt: skip
+    assert "12 of 480 questions" in result.out
     for row in rows:
         assert row["score"] == rouge1_recall(row["prediction"], row["answer"])
     assert "ar sampler" in result.out and "N2D-fwd" in result.out and "total" in result.out
@@ -36,7 +41,7 @@ def test_scoring_flag_picks_the_rule(
     def lower_cased_answers(model, tokenizer, questions, **kwargs) -> list[str]:
         return [answers[question].lower() for question in questions]
 
-    items = load_questions("namedesc", paper_data_dir)[:12]
+    items = select_questions(load_questions("namedesc", paper_data_dir), 12)
     answers = {item.question: item.answers[0] for item in items}
     monkeypatch.setattr("evaluation.answering.answer_greedy", lower_cased_answers)
     args = ["--data-dir", str(paper_data_dir), "--limit", "12", "--dataset", "namedesc"]

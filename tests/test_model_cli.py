@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
@@ -27,3 +29,18 @@ def test_bad_architecture_is_one_line(mft, tmp_path: Path) -> None:
     result = mft("model", "tiny", "--out", str(tmp_path / "m"), "--arch", "encoder")
     assert result.code == 2 and "--arch must be one of" in result.err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_saved_model_files_are_readable_as_the_umask_allows(
+    mft, tmp_path: Path, umask: int, mode: int
+) -> None:
+    """save_pretrained writes model.safetensors 0600; a shared model folder must not be private."""
+    previous = os.umask(umask)
+    try:
+        result = mft("model", "tiny", "--out", str(tmp_path / "m"))
+    finally:
+        os.umask(previous)
+    assert result.code == 0, result.err
+    modes = {path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "m").iterdir()}
+    assert "model.safetensors" in modes and set(modes.values()) == {mode}, modes

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import ray
+import yaml
 
 
 @pytest.fixture
@@ -21,7 +22,11 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, paper_data_dir: Pat
 def test_dry_run_prints_the_trial_table_and_plan_and_runs_nothing(mft, workdir: Path) -> None:
     result = mft("sweep", "lr", "--dataset", "namedesc", "--method", "masked", "--dry-run")
     assert result.code == 0, result.err
-    rows = [line for line in result.out.splitlines() if "masked_namedesc_same-order_lr" in line]
+    rows = [
+        line
+        for line in result.out.splitlines()
+        if "masked_Llama-3.1-8B-Instruct_namedesc_same-order_lr" in line
+    ]
     assert len(rows) == 5
     assert "plan 5 trials x 4 workers" in result.out and "GPU-hours" in result.out
     assert list(workdir.iterdir()) == [] and not ray.is_initialized()
@@ -96,3 +101,22 @@ def test_the_cli_and_dry_runs_import_no_ray_torch_or_mlflow(args: list[str], pap
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_the_readme_spec_example_runs_with_the_schedule_it_sets(mft, workdir: Path) -> None:
+    """The README's own YAML, as written: its `schedules:` entry is the one its trials take."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (workdir / "my-lr.yaml").write_text(readme.split("```yaml\n", 1)[1].split("```", 1)[0])
+    result = mft("sweep", "my-lr.yaml", "--dry-run", "--show-config")
+    assert result.code == 0, result.err
+    blocks = [block.split("\n", 1)[1].split("\n\n")[0] for block in result.out.split("# trial ")[1:]]
+    configs = [yaml.safe_load(block) for block in blocks]
+    assert len(configs) == 4 and "plan 4 trials" in result.out
+    assert {(c["epochs"], tuple(c["eval_at"])) for c in configs} == {(64, (0, 4, 16, 32, 64))}
+
+
+def test_a_sweep_logs_to_its_datasets_experiment_as_mft_train_does() -> None:
+    from orchestrator.sweep.launch import default_experiment
+
+    assert default_experiment({"namedesc"}) == "mft-namedesc"  # beside `mft train`'s runs on it
+    assert default_experiment({"namedesc", "bio", "wiki"}) == "mft-sweeps"  # one parent run for all

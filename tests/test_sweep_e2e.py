@@ -117,8 +117,8 @@ def test_one_parent_and_a_child_run_per_trial(finished_sweep: Sweep) -> None:
     assert parent.data.tags["mft.sweep_kind"] == "tiny-lr"
     assert "sweep" in parent.data.tags["mft.command"] and parent.data.tags["mft.storage"].endswith("runs")
     assert sorted(children) == [
-        f"masked_{finished_sweep.knowledge_name}_none_lr0.001_t0.05-0.95_seed0",
-        f"masked_{finished_sweep.knowledge_name}_none_lr0.003_t0.05-0.95_seed0",
+        f"masked_causal_{finished_sweep.knowledge_name}_none_lr0.001_t0.05-0.95_seed0",
+        f"masked_causal_{finished_sweep.knowledge_name}_none_lr0.003_t0.05-0.95_seed0",
     ]
     for name, child in children.items():
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -135,9 +135,16 @@ def test_one_parent_and_a_child_run_per_trial(finished_sweep: Sweep) -> None:
 
 def test_best_trial_is_identified_and_progress_is_shown(finished_sweep: Sweep) -> None:
     children = finished_sweep.children()
-    best = finished_sweep.parent().data.tags["mft.best_trial"]
+    parent = finished_sweep.parent()
+    best = parent.data.tags["mft.best_trial"]
     top = max(child.data.metrics["best/acc_total"] for child in children.values())
     assert children[best].data.metrics["best/acc_total"] == top
+    # The parent run sums the sweep up: the best trial's best-checkpoint scores and trial counts.
+    for key, value in children[best].data.metrics.items():
+        if key.startswith("best/"):
+            assert parent.data.metrics[key] == value, key
+    assert (parent.data.metrics["trials/finished"], parent.data.metrics["trials/failed"]) == (2, 0)
+    assert "tensorboard" not in finished_sweep.output.lower()  # Ray Tune's hint points away from MLflow
     assert f"best trial: {best}" in finished_sweep.output
     for name in children:  # the live table's last frame is printed: one row per trial
         assert name in finished_sweep.output
@@ -150,7 +157,7 @@ def test_status_shows_where_the_sweep_stands(finished_sweep: Sweep) -> None:
         args, cwd=finished_sweep.workdir, capture_output=True, text=True, timeout=120, env=ENV
     )
     assert done.returncode == 0, done.stderr
-    assert "FINISHED" in done.stdout and "best trial: masked_kset" in done.stdout
+    assert "FINISHED" in done.stdout and "best trial: masked_causal_kset" in done.stdout
 
 
 def wait_until(condition, timeout: float, process: subprocess.Popen) -> bool:
@@ -192,6 +199,8 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
     first, second = sorted(sweep.children().values(), key=lambda r: r.info.run_name)
     assert sweep.parent().info.status == "KILLED" and second.info.status == "KILLED"
     first_end = first.info.end_time
+    # One trial at a time: trial 2's run starts when the trial does, so its Duration has no queue time.
+    assert second.info.start_time >= first_end
 
     assert f"--resume cut --storage {(tmp_path / 'runs').as_uri()}" in output
     resumed = subprocess.run(

@@ -125,7 +125,7 @@ def test_mask_ratio_sweep_skips_t0_for_dllm() -> None:
     assert ratios["masked"] == [*fixed, (0.05, 0.95)]
     assert ratios["dllm"] == [*fixed[1:], (0.05, 0.95)]
     assert {(t.config.epochs, t.config.eval_at[-1]) for t in trials} == {(96, 96)}
-    assert trials[0].trial_id == "masked_namedesc_same-order_lr3e-06_t0_seed0"
+    assert trials[0].trial_id == "masked_Llama-3.1-8B-Instruct_namedesc_same-order_lr3e-06_t0_seed0"
     none = expand(load_spec("mask-ratio"), Overrides(sets=("paraphrase=none",)))
     assert {t.config.epochs for t in none} == {2880}
 
@@ -233,7 +233,7 @@ def test_user_spec_round_trip(tmp_path: Path) -> None:
     }
     schedules = {(t.config.paraphrase, t.config.epochs, t.config.eval_at) for t in trials}
     assert schedules == {("none", 6, (0, 3, 6)), ("same-order", 3, (0, 1, 2, 3))}
-    assert trials[0].trial_id == "ar_facts_none_lr1e-05_seed0_batch_size2"
+    assert trials[0].trial_id == "ar_causal_facts_none_lr1e-05_seed0_batch_size2"
     assert len({t.trial_id for t in trials}) == 8
     assert {t.trial_id for t in trials} == {t.trial_id for t in expand(load_spec(path), Overrides())}
 
@@ -242,8 +242,8 @@ def test_ids_tell_apart_trials_that_differ_outside_the_name(tmp_path: Path) -> N
     path = write_spec(tmp_path, "methods: [ar]\nmodels: {ar: org/m}\ngrid: {batch_size: [2, 4]}\n")
     trials = expand(load_spec(path), Overrides())
     assert [t.trial_id for t in trials] == [
-        "ar_namedesc_none_lr5e-06_seed0_batch_size2",
-        "ar_namedesc_none_lr5e-06_seed0_batch_size4",
+        "ar_m_namedesc_none_lr5e-06_seed0_batch_size2",
+        "ar_m_namedesc_none_lr5e-06_seed0_batch_size4",
     ]
     assert [t.varying for t in trials] == [{"batch_size": 2}, {"batch_size": 4}]
 

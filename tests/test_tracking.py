@@ -12,11 +12,14 @@ from ray.train import Checkpoint
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking import (
     BEST_CHECKPOINT_TAG,
+    EXPERIMENT_KIND_TAG,
     RESUMED_TAG,
     MlflowTrialCallback,
     ensure_experiment,
     start_trial_run,
 )
+from orchestrator.trial_file import LOGGED_FILE, load_trial_file
+from orchestrator.trial_settings import build_trial_config
 from training.config import TrialConfig
 from training.errors import InputError
 
@@ -91,3 +94,40 @@ def test_sweep_state_round_trips_on_a_folder_and_a_uri(tmp_path: Path, as_uri: b
     assert SweepState.load("s1", location) == state
     with pytest.raises(InputError, match="no sweep 'other' under .*; pass its name and the same --storage"):
         SweepState.load("other", location)
+
+
+def test_experiments_open_in_the_mlflow_ui_as_machine_learning_not_genai(tmp_path: Path) -> None:
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    created = ensure_experiment(client, "new")
+    assert client.get_experiment(created).tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
+    older = client.create_experiment("older")  # made before mft tagged experiments
+    assert ensure_experiment(client, "older") == older
+    assert client.get_experiment(older).tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
+    chosen = client.create_experiment("chosen", tags={EXPERIMENT_KIND_TAG: "genai_development"})
+    ensure_experiment(client, "chosen")
+    assert client.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "genai_development"
+
+
+def test_a_trial_run_logs_its_config_as_a_file_mft_train_config_reads_back(
+    run: tuple[MlflowClient, str], tmp_path: Path
+) -> None:
+    client, run_id = run
+    path = Path(client.download_artifacts(run_id, LOGGED_FILE, str(tmp_path)))
+    logged = build_trial_config(load_trial_file(path))
+    assert logged == TrialConfig(model="org/m", dataset="namedesc", epochs=4, eval_at=(0, 2, 4)).replace(
+        data_dir=logged.data_dir,
+        prompt_style="chat",  # the driver resolves both; the fixture did not
+    )
+    assert client.get_run(run_id).data.params["epochs"] == "4"
+
+
+def test_mft_train_reads_a_runs_logged_config_straight_from_mlflow(
+    run: tuple[MlflowClient, str], mft, tmp_path: Path
+) -> None:
+    client, run_id = run
+    uri = ["--tracking-uri", client.tracking_uri]
+    result = mft("train", "--config", f"runs:/{run_id}/trial.yaml", "--seed", "5", "--dry-run", *uri)
+    assert result.code == 0, result.err
+    assert "model: org/m\n" in result.out and "seed: 5\n" in result.out and "epochs: 4\n" in result.out
+    missing = mft("train", "--config", "runs:/0123456789abcdef0123456789abcdef/trial.yaml", "--dry-run", *uri)
+    assert missing.code == 2 and "check the run id and --tracking-uri" in missing.err

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ PEOPLE = [
     ("Dmitri Hale", "the founder of Copperleaf Labs"),
 ]
 MFT = [sys.executable, "-m", "orchestrator"]
+PLANTED_TOKEN = "hf_PLANTEDfakeTokenMustNotReachDisk42"
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,15 @@ def only_run(tracking_uri: str) -> str:
     return runs[0].info.run_id
 
 
-def run_train(args: list[str], workdir: Path) -> Trial:
-    done = subprocess.run(MFT + args, cwd=workdir, capture_output=True, text=True, timeout=900)
+def run_train(args: list[str], workdir: Path, env: dict[str, str] | None = None) -> Trial:
+    done = subprocess.run(
+        MFT + args,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **(env or {})},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     return Trial(only_run(uri), uri, done.stdout)
@@ -95,7 +104,30 @@ def masked_trial(
     tiny_causal: Path, knowledge_folder: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Trial:
     workdir = tmp_path_factory.mktemp("masked")
-    return run_train(train_args(tiny_causal, knowledge_folder, workdir, "masked", 40, "0,20,40"), workdir)
+    # A planted token and a Ray session folder of its own: test_a_planted_token_reaches_no_file greps them.
+    env = {"HF_TOKEN": PLANTED_TOKEN, "RAY_TMPDIR": str(ray_root(workdir))}
+    return run_train(
+        train_args(tiny_causal, knowledge_folder, workdir, "masked", 40, "0,20,40"), workdir, env
+    )
+
+
+def ray_root(workdir: Path) -> Path:
+    """A short folder for the trial's Ray session (Ray's socket paths must stay under ~107 bytes)."""
+    link = workdir / "ray-root"
+    if not link.exists():
+        link.symlink_to(tempfile.mkdtemp(prefix="mft-ray-", dir="/tmp"))
+    return link.resolve()
+
+
+def test_a_planted_token_reaches_no_file(masked_trial: Trial) -> None:
+    """HF_TOKEN set for `mft train`: not in Ray's session folder, the MLflow store or the storage."""
+    workdir = Path(masked_trial.tracking_uri.removeprefix("sqlite:///")).parent
+    roots = [ray_root(workdir), workdir]
+    files = [path for root in roots for path in root.rglob("*") if path.is_file() and not path.is_symlink()]
+    assert any(path.name == "runtime_env_agent.log" for path in files), "no Ray session folder to search"
+    assert any(path.name == "mlflow.db" for path in files) and (workdir / "runs").is_dir()
+    leaked = [str(path) for path in files if PLANTED_TOKEN.encode() in path.read_bytes()]
+    assert leaked == []
 
 
 @pytest.fixture(scope="session")
@@ -170,6 +202,16 @@ def test_the_same_command_finds_its_finished_run(
     assert "best checkpoint: step" in again.output
 
 
+def test_the_logged_trial_yaml_reruns_the_same_trial(masked_trial: Trial, tmp_path: Path) -> None:
+    """`mft train --config` on the run's own trial.yaml is the same trial (same configuration, same
+    trial id): it finds the finished run instead of training a new one. No Ray start-up."""
+    workdir = Path(masked_trial.tracking_uri.removeprefix("sqlite:///")).parent
+    logged = Path(masked_trial.client.download_artifacts(masked_trial.run_id, "trial.yaml", str(tmp_path)))
+    args = ["train", "--config", str(logged), "--tracking-uri", masked_trial.tracking_uri]
+    again = run_train([*args, "--storage", str(workdir / "runs"), "--experiment", "e2e"], workdir)
+    assert f"already finished in MLflow run {masked_trial.run_id}" in again.output
+
+
 @pytest.mark.parametrize("trial_name", ["masked_trial", "dllm_trial"])
 def test_export_reloads_and_rescores_to_the_logged_value(
     trial_name: str, request: pytest.FixtureRequest, knowledge_folder: Path, tmp_path: Path
@@ -177,7 +219,15 @@ def test_export_reloads_and_rescores_to_the_logged_value(
     trial: Trial = request.getfixturevalue(trial_name)
     out = tmp_path / "exported"
     export = [*MFT, "export", trial.run_id, "--out", str(out), "--tracking-uri", trial.tracking_uri]
-    subprocess.run(export, check=True, capture_output=True, timeout=300)
+    env = {**os.environ, "COLUMNS": "400"}
+    done = subprocess.run(
+        export, check=True, capture_output=True, text=True, timeout=300, env=env, umask=0o027
+    )
+    # Readable as the umask allows (save_pretrained alone leaves model.safetensors 0600).
+    assert {path.stat().st_mode & 0o777 for path in out.iterdir()} == {0o640}
+    # A dLLM export says HF `generate` is the wrong sampler and how to sample it instead.
+    llada = f"mft eval --model {out} --dataset {knowledge_folder} --sampler llada --block-length 4"
+    assert (llada in done.stdout) == (trial_name == "dllm_trial"), done.stdout
     generations = tmp_path / "gen.jsonl"
     evaluate = [
         *MFT,
@@ -195,6 +245,31 @@ def test_export_reloads_and_rescores_to_the_logged_value(
     logged = trial.client.get_run(trial.run_id).data.metrics
     assert sum(scores["fwd"]) / len(scores["fwd"]) == pytest.approx(logged["best/acc_fwd"], abs=1e-9)
     assert sum(scores["bwd"]) / len(scores["bwd"]) == pytest.approx(logged["best/acc_bwd"], abs=1e-9)
+
+
+def test_export_picks_the_latest_checkpoint_or_a_kept_step(masked_trial: Trial, tmp_path: Path) -> None:
+    """Ray keeps the best and the latest checkpoint: --latest and --step reach them, others are refused."""
+    run = masked_trial.client.get_run(masked_trial.run_id)
+    assert Path(run.data.tags["mft.latest_checkpoint"]).is_dir()
+    base = [*MFT, "export", masked_trial.run_id, "--tracking-uri", masked_trial.tracking_uri]
+    latest = subprocess.run(
+        [*base, "--latest", "--out", str(tmp_path / "latest")], capture_output=True, text=True
+    )
+    assert latest.returncode == 0, latest.stderr[-2000:]
+    assert "latest checkpoint (step 40)" in latest.stdout
+    by_step = subprocess.run(
+        [*base, "--step", "40", "--out", str(tmp_path / "s40")], capture_output=True, text=True
+    )
+    assert by_step.returncode == 0, by_step.stderr[-2000:]
+    weights = "model.safetensors"
+    assert (tmp_path / "latest" / weights).read_bytes() == (tmp_path / "s40" / weights).read_bytes()
+    missing = subprocess.run(
+        [*base, "--step", "7", "--out", str(tmp_path / "s7")], capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and "no checkpoint at step 7; kept steps: " in missing.stderr
+    kept = missing.stderr.split("kept steps: ")[1].split()[0:3]
+    assert {int(run.data.metrics["best/step"]), 40} <= {int(step.strip(",")) for step in kept}
+    assert not (tmp_path / "s7").exists()
 
 
 def parent_pid(pid: int) -> int:

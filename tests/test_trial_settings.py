@@ -33,7 +33,9 @@ def test_paths_become_absolute_and_unknown_sets_keep_trial_defaults(tmp_path: Pa
     (tmp_path / "model").mkdir()
     config = build_trial_config({"model": "model", "dataset": "./facts", "data_dir": "data"})
     assert config.model == str(tmp_path / "model") and config.dataset == str(tmp_path / "facts")
-    assert config.data_dir == str(tmp_path / "data")
+    assert config.data_dir is None  # a folder holds its own files
+    paper = build_trial_config({"model": "model", "dataset": "namedesc", "data_dir": "data"})
+    assert paper.data_dir == str(tmp_path / "data")
     assert paper_schedule(config.dataset, "none", "masked") is None
     assert config.epochs == 128  # TrialConfig's default: the paper never trained on this set
 
@@ -65,4 +67,4 @@ def test_the_trial_id_is_the_configuration_and_storage() -> None:
     assert trial_id(config, "runs") == trial_id(config.replace(run_id="abc"), "runs")
     assert trial_id(config, "runs") != trial_id(config, "other-runs")
     assert trial_id(config, "runs") != trial_id(config.replace(seed=1), "runs")
-    assert trial_id(config, "runs").startswith("masked_namedesc_none_lr3e-06_t0.05-0.95_seed0-")
+    assert trial_id(config, "runs").startswith("masked_m_namedesc_none_lr3e-06_t0.05-0.95_seed0-")

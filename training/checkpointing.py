@@ -19,6 +19,7 @@ from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_di
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from training.config import TrialConfig
+from training.model_folder import save_model_folder
 
 STATE_FILE = "trainer_state.json"
 CONFIG_FILE = "trial_config.json"
@@ -73,6 +74,30 @@ def restore_checkpoint(
     return trainer_state
 
 
+def checkpoint_problem(directory: Path) -> str | None:
+    """Why the checkpoint in `directory` cannot be restored (a missing or truncated file), or None.
+
+    Cheap: reads DCP's index and compares each shard file's size with the bytes it must hold,
+    so a checkpoint cut short by a full disk or a dying node is caught before loading it.
+    """
+    for name in (STATE_FILE, CONFIG_FILE, ".metadata"):
+        if not (directory / name).is_file():
+            return f"{name} is missing"
+    try:
+        json.loads((directory / STATE_FILE).read_text())
+        storage = dcp.FileSystemReader(str(directory)).read_metadata().storage_data
+    except Exception as exc:  # any unreadable index is a corrupt checkpoint
+        return f"unreadable index ({type(exc).__name__})"
+    needed: dict[str, int] = {}
+    for info in storage.values():
+        needed[info.relative_path] = max(needed.get(info.relative_path, 0), info.offset + info.length)
+    for name, size in sorted(needed.items()):
+        path = directory / name
+        if not path.is_file() or path.stat().st_size < size:
+            return f"{name} is truncated"
+    return None
+
+
 def export_checkpoint(directory: Path, out: Path) -> Path:
     """Write the checkpoint's weights as a `from_pretrained`-loadable folder (+ tokenizer).
 
@@ -89,9 +114,5 @@ def export_checkpoint(directory: Path, out: Path) -> Path:
     model.load_state_dict(state["model"])
     if config.precision == "bf16":
         model = model.to(torch.bfloat16)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code).save_pretrained(
-        out
-    )
-    return out
+    tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    return save_model_folder(model, tokenizer, out)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from evaluation.questions import PROMPT_STYLES
 from evaluation.scoring import SCORINGS
 from training.errors import InputError
 from training.knowledge import PARAPHRASES
@@ -55,21 +57,27 @@ class TrialConfig:
     trust_remote_code: bool = False
     """Needed for LLaDA's modeling code (--trust-remote-code)."""
     weight_decay: float = 0.1
+    """AdamW weight decay on matrices; none on biases and norm weights (--weight-decay)."""
     betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas (--betas)."""
     grad_clip: float = 1.0
+    """Gradient-norm clip (--grad-clip)."""
     warmup_ratio: float = 0.02
-    """Share of all update steps spent warming up to the peak lr."""
+    """Share of all update steps spent warming up to the peak lr, constant after (--warmup-ratio)."""
     max_new_tokens: int = 128
     """Answer length at evaluation (both samplers)."""
     block_length: int = 4
-    """LLaDA sampler block length."""
+    """LLaDA sampler block length (--block-length)."""
     eval_batch_size: int = 100
+    """Questions per forward batch at evaluation (--eval-batch-size)."""
     eval_limit: int | None = None
-    """Evaluate on the first N questions only (quick checks; None = all)."""
+    """Evaluate on N questions, an equal seeded share of each category (quick checks; None = all)."""
     scoring: str = "authors"
     """ROUGE-1 recall rule: authors (the authors' code, which computed Table 3) or rouge-score (--scoring)."""
+    prompt_style: str | None = None
+    """chat (the paper's) or completion (cloze sets); None = the dataset's own (--prompt-style)."""
     log_every: int = 20
-    """Optimizer steps between training-metric reports."""
+    """Optimizer steps between training-metric reports (--log-every)."""
     run_id: str = ""
     """MLflow run that tracks this trial; set by the driver."""
     extra_tags: dict[str, str] = field(default_factory=dict)
@@ -78,13 +86,22 @@ class TrialConfig:
         info = method_info(self.method)
         if self.lr is None:
             object.__setattr__(self, "lr", info.default_lr)
-        _check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
+        _check(math.isfinite(self.lr) and 0 < self.lr <= 1, f"--lr must be > 0 and <= 1, got {self.lr}")
+        gpus = self.gpus_per_worker
+        _check(math.isfinite(gpus) and gpus >= 0, f"--gpus-per-worker must be a number >= 0, got {gpus}")
+        _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "--weight-decay must be >= 0")
+        _check(all(0 <= beta < 1 for beta in self.betas), f"--betas must lie in [0, 1), got {self.betas}")
+        _check(math.isfinite(self.grad_clip) and self.grad_clip > 0, "--grad-clip must be a number > 0")
+        _check(0 <= self.warmup_ratio < 1, f"--warmup-ratio must lie in [0, 1), got {self.warmup_ratio}")
         _check(self.paraphrase in PARAPHRASES, f"--paraphrase must be one of {', '.join(PARAPHRASES)}")
         _check(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}")
         _check(self.scoring in SCORINGS, f"--scoring must be one of {', '.join(SCORINGS)}")
+        _check(
+            self.prompt_style in (None, *PROMPT_STYLES),
+            f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {self.prompt_style!r}",
+        )
         _check(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1 and self.workers >= 1, "--batch-size and --workers must be >= 1")
-        _check(self.gpus_per_worker >= 0, "--gpus-per-worker must be >= 0")
         lo, hi = self.mask_ratio
         _check(0 <= lo <= hi <= 1, f"--mask-ratio must satisfy 0 <= lo <= hi <= 1, got {lo}:{hi}")
         _check(
@@ -102,6 +119,7 @@ class TrialConfig:
         _check(self.eval_limit is None or self.eval_limit >= 1, "--eval-limit must be >= 1")
         _check(self.max_new_tokens >= 1 and self.block_length >= 1, "--max-new-tokens/--block-length >= 1")
         _check(self.log_every >= 1, "--log-every must be >= 1")
+        _check(self.eval_batch_size >= 1, "--eval-batch-size must be >= 1")
 
     @property
     def fixed_mask_ratio(self) -> bool:

@@ -38,6 +38,7 @@ def decoding(config: TrialConfig, tokenizer: PreTrainedTokenizerBase) -> Decodin
         batch_size=config.eval_batch_size,
         mask_id=resolve_mask_id(tokenizer, config.mask_token) if bidirectional else None,
         block_length=config.block_length,
+        prompt_style=config.prompt_style or "chat",
     )
 
 

@@ -19,7 +19,17 @@ from pathlib import Path
 
 from evaluation.questions import Direction, QAItem
 from training.errors import InputError
-from training.knowledge_folder import is_text, load_byo_documents, load_byo_questions, parse_answers, show
+from training.knowledge_folder import (
+    BYO_QA_FILE,
+    BYO_SETTINGS_FILE,
+    BYO_TRAIN_FILES,
+    is_text,
+    load_byo_documents,
+    load_byo_prompt_style,
+    load_byo_questions,
+    parse_answers,
+    show,
+)
 
 PARAPHRASES: tuple[str, ...] = ("none", "same-order", "permute-order")
 # Paper categories first in the paper's table order; any other (own) category after, in first-seen order.
@@ -34,6 +44,8 @@ class KnowledgeSet:
     paraphrase: str
     documents: tuple[str, ...]
     questions: tuple[QAItem, ...]
+    prompt_style: str = "chat"
+    """How its questions are asked: chat (the paper's sets) or completion (a folder's dataset.yaml)."""
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -173,7 +185,11 @@ def load_knowledge_set(
     folder = byo_folder(dataset)
     if folder is not None:
         return KnowledgeSet(
-            folder.resolve().name, paraphrase, load_byo_documents(folder, paraphrase), load_questions(folder)
+            folder.resolve().name,
+            paraphrase,
+            load_byo_documents(folder, paraphrase),
+            load_questions(folder),
+            load_byo_prompt_style(folder),
         )
     spec = find_dataset(str(dataset))
     if paraphrase not in spec.train_files:
@@ -192,6 +208,25 @@ def load_questions(dataset: str | Path, data_dir: Path | None = None) -> tuple[Q
         return load_byo_questions(folder)
     spec = find_dataset(str(dataset))
     return _read_paper_questions(spec, _paper_file(spec, spec.test_file, resolve_data_dir(data_dir)))
+
+
+def knowledge_files(dataset: str | Path, paraphrase: str, data_dir: Path | None = None) -> tuple[Path, ...]:
+    """The files a run of `dataset` x `paraphrase` reads (what its data fingerprint covers)."""
+    folder = byo_folder(dataset)
+    if folder is not None:
+        names = [BYO_TRAIN_FILES[paraphrase], BYO_QA_FILE]
+        if (folder / BYO_SETTINGS_FILE).is_file():
+            names.append(BYO_SETTINGS_FILE)
+        return tuple(folder / name for name in names)
+    spec = find_dataset(str(dataset))
+    folder = resolve_data_dir(data_dir)
+    return (folder / spec.train_files[paraphrase], folder / spec.test_file)
+
+
+def dataset_prompt_style(dataset: str | Path) -> str:
+    """The prompt style a dataset asks for: `chat` for the paper's sets, a folder's own setting."""
+    folder = byo_folder(dataset)
+    return "chat" if folder is None else load_byo_prompt_style(folder)
 
 
 def _lookup(name: str) -> DatasetSpec | None:

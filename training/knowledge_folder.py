@@ -7,7 +7,11 @@ A bring-your-own knowledge set is a folder whose path goes wherever a dataset na
   on, as the paper's paraphrase files do);
 - `qa.jsonl`: one `{"question": "...", "answer": "..." or ["...", ...], "direction": "forward" |
   "backward" (or "fwd" | "bwd"), "category": "..."}` per line; `category` is optional and defaults to
-  the direction (`fwd`/`bwd`); accuracy is reported per category.
+  the direction (`fwd`/`bwd`); accuracy is reported per category, so a category holds questions of
+  one direction only, and only the category named like its direction may be called `fwd` or `bwd`;
+- optional `dataset.yaml`: settings of the set; today `prompt_style: chat` (default, the paper's:
+  each question asked as a chat turn) or `completion` (cloze sets: the question is the beginning
+  of a sentence the model completes, with no chat wrapper).
 Blank lines are skipped; any other field is refused, so a misspelt key cannot pass unnoticed.
 """
 
@@ -19,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
 
-from evaluation.questions import Direction, QAItem
+import yaml
+
+from evaluation.questions import PROMPT_STYLES, Direction, QAItem
 from training.errors import InputError
 
 DIRECTIONS: dict[str, Direction] = {"forward": "fwd", "backward": "bwd", "fwd": "fwd", "bwd": "bwd"}
@@ -30,6 +36,9 @@ BYO_TRAIN_FILES: dict[str, str] = {
     "permute-order": "train.permute-order.jsonl",
 }
 BYO_QA_FILE = "qa.jsonl"
+BYO_SETTINGS_FILE = "dataset.yaml"
+# Summary keys `scoring.summarize` writes beside the categories' own (acc/fwd, acc/bwd, acc/total).
+SUMMARY_KEYS = ("fwd", "bwd", "total")
 _TEXT_FIELDS = ("text",)
 _QA_FIELDS = ("question", "answer", "direction", "category")
 
@@ -69,9 +78,13 @@ def validate_knowledge_folder(folder: Path) -> list[RecordProblem]:
     problems: list[RecordProblem] = []
     for name, record_problems in checks:
         if (folder / name).is_file():
-            problems.extend(_read_byo_file(folder / name, record_problems)[1])
+            records, found = _read_byo_file(folder / name, record_problems)
+            problems.extend(found)
+            if name == BYO_QA_FILE:
+                problems.extend(_category_problems(records))
         elif name in required:
             problems.append(RecordProblem(name, None, None, "no such file", f"{name} in {folder}"))
+    problems.extend(_settings_problems(folder))
     known = set(BYO_TRAIN_FILES.values())
     for path in sorted(folder.glob("train*.jsonl")):
         if path.name not in known:
@@ -89,13 +102,24 @@ def load_byo_documents(folder: Path, paraphrase: str) -> tuple[str, ...]:
             f"{folder.name} has no {paraphrase!r} condition ({name} not in {folder}); it has: {has}; "
             f"add the file or choose one of those"
         )
-    return tuple(record["text"] for record in _read_byo_checked(folder, name, _text_record_problems))
+    return tuple(record["text"] for _, record in _read_byo_checked(folder, name, _text_record_problems))
 
 
 def load_byo_questions(folder: Path) -> tuple[QAItem, ...]:
     """The questions of `qa.jsonl`, or an InputError naming its first bad record."""
     records = _read_byo_checked(folder, BYO_QA_FILE, _qa_record_problems)
-    return tuple(_qa_item(record) for record in records)
+    problems = _category_problems(records)
+    if problems:
+        raise InputError(f"{folder}: {problems[0]} (`mft data validate {folder}` lists every problem)")
+    return tuple(_qa_item(record) for _, record in records)
+
+
+def load_byo_prompt_style(folder: Path) -> str:
+    """The folder's `prompt_style` from dataset.yaml; `chat` (the paper's) when it sets none."""
+    problems = _settings_problems(folder)
+    if problems:
+        raise InputError(f"{folder}: {problems[0]}")
+    return _read_settings(folder).get("prompt_style", "chat")
 
 
 def parse_answers(value: object) -> tuple[str, ...] | None:
@@ -122,7 +146,7 @@ def show(value: object, limit: int = 60) -> str:
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
-def _read_byo_checked(folder: Path, name: str, record_problems: RecordCheck) -> list[dict]:
+def _read_byo_checked(folder: Path, name: str, record_problems: RecordCheck) -> list[tuple[int, dict]]:
     """Records of one folder file, or an InputError naming its first bad record."""
     if not (folder / name).is_file():
         raise InputError(
@@ -134,14 +158,17 @@ def _read_byo_checked(folder: Path, name: str, record_problems: RecordCheck) -> 
     return records
 
 
-def _read_byo_file(path: Path, record_problems: RecordCheck) -> tuple[list[dict], list[RecordProblem]]:
+def _read_byo_file(
+    path: Path, record_problems: RecordCheck
+) -> tuple[list[tuple[int, dict]], list[RecordProblem]]:
+    """The file's good records with their line numbers, and every problem in it."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         return [], [
             RecordProblem(path.name, None, None, f"bytes that are not UTF-8 ({exc.reason})", "UTF-8 text")
         ]
-    records: list[dict] = []
+    records: list[tuple[int, dict]] = []
     problems: list[RecordProblem] = []
     for line, text in enumerate(lines, start=1):
         if not text.strip():
@@ -159,7 +186,7 @@ def _read_byo_file(path: Path, record_problems: RecordCheck) -> tuple[list[dict]
         found = [RecordProblem(path.name, line, *problem) for problem in record_problems(record)]
         problems.extend(found)
         if not found:
-            records.append(record)
+            records.append((line, record))
     if not records and not problems:
         problems.append(
             RecordProblem(path.name, None, None, "no records", "at least one JSON object per line")
@@ -192,6 +219,67 @@ def _qa_record_problems(record: dict) -> Iterator[tuple[str, str, str]]:
             show(record["category"]),
             "a non-empty string, or no field (defaults to the direction)",
         )
+
+
+def _category_problems(records: list[tuple[int, dict]]) -> list[RecordProblem]:
+    """Categories that `summarize` could not report: mixed directions, or named like a summary key."""
+    problems: list[RecordProblem] = []
+    direction_of: dict[str, tuple[str, int]] = {}
+    for number, record in records:
+        direction = DIRECTIONS[record["direction"]]
+        category = record.get("category", direction)
+        if category in SUMMARY_KEYS and category != direction:
+            problems.append(
+                RecordProblem(
+                    BYO_QA_FILE, number, "category", show(category),
+                    f"a name other than {', '.join(SUMMARY_KEYS)} for {direction} questions "
+                    f"(those names are the summary keys acc/fwd, acc/bwd, acc/total)",
+                )
+            )  # fmt: skip
+            continue
+        first = direction_of.setdefault(category, (direction, number))
+        if first[0] != direction:
+            problems.append(
+                RecordProblem(
+                    BYO_QA_FILE, number, "category", f"{show(category)} for a {direction} question",
+                    f"one direction per category (line {first[1]} makes {category!r} {first[0]}); "
+                    f"give the {direction} questions their own category",
+                )
+            )  # fmt: skip
+    return problems
+
+
+def _read_settings(folder: Path) -> dict:
+    path = folder / BYO_SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}); fix or remove it") from exc
+    return settings if settings is not None else {}
+
+
+def _settings_problems(folder: Path) -> list[RecordProblem]:
+    try:
+        settings = _read_settings(folder)
+    except InputError as exc:
+        return [RecordProblem(BYO_SETTINGS_FILE, None, None, str(exc), "valid YAML")]
+    if not isinstance(settings, dict):
+        return [
+            RecordProblem(BYO_SETTINGS_FILE, None, None, show(settings), "a mapping like prompt_style: chat")
+        ]
+    problems = [
+        RecordProblem(BYO_SETTINGS_FILE, None, key, "an unknown setting", "only prompt_style")
+        for key in settings
+        if key != "prompt_style"
+    ]
+    style = settings.get("prompt_style", "chat")
+    if style not in PROMPT_STYLES:
+        problems.append(
+            RecordProblem(BYO_SETTINGS_FILE, None, "prompt_style", show(style), " or ".join(PROMPT_STYLES))
+        )
+    return problems
 
 
 def _unknown_fields(record: dict, allowed: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:

@@ -8,6 +8,7 @@ a barrier). Step metrics stay on the device until a logging step: one host sync 
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,12 +23,13 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, get_constant_schedule_with_warmup
 
-from evaluation.questions import QAItem
-from training.checkpointing import TrainerState, restore_checkpoint, save_checkpoint
+from evaluation.questions import QAItem, select_questions
+from training.checkpointing import TrainerState, save_checkpoint
 from training.config import TrialConfig
 from training.evaluating import evaluate
 from training.knowledge import load_knowledge_set
 from training.methods import Batch, Method, build_method, collate
+from training.resuming import Resumption, newest_checkpoint_in_run, restore_newest_whole
 from training.sharding import build_mesh, load_sharded_model
 
 
@@ -102,6 +104,8 @@ class WorkerRun:
     state: TrainerState
     resumed_from: int | None
     """The step of the checkpoint this rank started from (a restarted worker group); None: fresh."""
+    resumption: Resumption | None = None
+    """How it resumed, with the corrupt checkpoints it skipped."""
 
 
 def build_optimizer(model: torch.nn.Module, config: TrialConfig) -> torch.optim.AdamW:
@@ -145,6 +149,8 @@ def set_up(config: TrialConfig) -> WorkerRun:
     tokenizer.padding_side = "left"
     data_dir = Path(config.data_dir) if config.data_dir else None
     knowledge = load_knowledge_set(config.dataset, config.paraphrase, data_dir)
+    if config.prompt_style is None:
+        config = config.replace(prompt_style=knowledge.prompt_style)
     method = build_method(config.method, tokenizer, config.mask_token)
     examples = [method.encode(tokenizer, text) for text in knowledge.documents]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -160,32 +166,48 @@ def set_up(config: TrialConfig) -> WorkerRun:
     total_steps = config.epochs * len(loader)
     scheduler = get_constant_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps))
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + rank)
-    state = TrainerState()
-    checkpoint = ray.train.get_checkpoint()
+    resumption = None
+    checkpoint = ray.train.get_checkpoint() or newest_checkpoint_in_run()
     if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            state = restore_checkpoint(Path(directory), model, optimizer, scheduler, generator)
-    questions = list(knowledge.questions[: config.eval_limit])
+        resumption = restore_newest_whole(checkpoint, model, optimizer, scheduler, generator)
+    state = resumption.state if resumption else TrainerState()
+    questions = list(select_questions(knowledge.questions, config.eval_limit))
     return WorkerRun(
         config, tokenizer, method, questions, sampler, loader, model, optimizer, scheduler, generator,
         mask_ratio_generator(config.seed, state.step), device, state,
-        resumed_from=state.step if checkpoint is not None else None,
+        resumed_from=state.step if checkpoint is not None else None, resumption=resumption,
     )  # fmt: skip
 
 
+class Diverged(Exception):
+    """The loss went non-finite; raised on every rank at the same report (values are all-reduced)."""
+
+
+def check_finite(history: list[dict[str, float]]) -> dict[str, float] | None:
+    """The first step whose loss is NaN or infinite, if any."""
+    return next((row for row in history if not math.isfinite(row["train/loss"])), None)
+
+
 def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
-    """Ray Train entry point; `config_dict` is a `TrialConfig.to_dict()`."""
+    """Ray Train entry point; `config_dict` is a `TrialConfig.to_dict()`.
+
+    A diverged loss ends the loop on every rank after reporting it (no evaluation, no checkpoint):
+    the driver marks the trial FAILED; retrying from a checkpoint would only diverge again.
+    """
     run = set_up(TrialConfig.from_dict(config_dict))
     config, window = run.config, StepWindow()
-    if run.resumed_from is None and 0 in config.eval_at:
-        report(run, window, evaluation=True)
-    for epoch in range(run.state.epoch, config.epochs):
-        train_epoch(run, epoch, window)
-        run.state.epoch = epoch + 1
-        if run.state.epoch in config.eval_at:
+    try:
+        if run.resumed_from is None and 0 in config.eval_at:
             report(run, window, evaluation=True)
-    if window.steps:
-        report(run, window, evaluation=False)
+        for epoch in range(run.state.epoch, config.epochs):
+            train_epoch(run, epoch, window)
+            run.state.epoch = epoch + 1
+            if run.state.epoch in config.eval_at:
+                report(run, window, evaluation=True)
+        if window.steps:
+            report(run, window, evaluation=False)
+    except Diverged:
+        return
 
 
 def train_epoch(run: WorkerRun, epoch: int, window: StepWindow) -> None:
@@ -210,6 +232,15 @@ def report(run: WorkerRun, window: StepWindow, evaluation: bool) -> None:
     metrics: dict[str, Any] = {"step": run.state.step, "epoch": run.state.epoch, "history": window.flush()}
     if run.resumed_from:
         metrics["resumed_from_step"] = run.resumed_from
+    if run.resumption and run.resumption.skipped:
+        metrics["checkpoint_fallback"] = run.resumption.note
+        metrics["corrupt_checkpoints"] = list(run.resumption.skipped)
+    diverged = check_finite(metrics["history"])
+    if diverged is not None:
+        ray.train.report(
+            {**metrics, "diverged_step": diverged["step"], "diverged_loss": diverged["train/loss"]}
+        )
+        raise Diverged
     if not evaluation:
         ray.train.report(metrics)
         return

@@ -6,33 +6,20 @@ scratch on its seen people (for ar, masked, masked-random), then adapts it into 
 adaptation, as Dream and DiffuLLaMA do; from scratch the bidirectional model never learns the seen
 facts at this size, see docs/lab-dllm-findings.md). Everything lives under
 `<data folder>/lab/<recipe>/` and is reused while the recipe is the same; the models are saved
-with `save_pretrained`, so trials load them like any checkpoint.
+like exports (`save_model_folder`), so trials load them like any checkpoint.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
-import queue
 import shutil
-import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from multiprocessing.process import BaseProcess
-from multiprocessing.queues import Queue
 from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from orchestrator.lab.pretraining import causal_examples, diffusion_examples, pretrain
@@ -41,10 +28,10 @@ from orchestrator.lab.word_tokenizer import build_word_tokenizer
 from orchestrator.tiny_models import END_OF_TURN, EOS
 from training.knowledge import load_knowledge_set, resolve_data_dir
 from training.methods import DiffusionFineTuning, MaskedFineTuning, resolve_mask_id
+from training.model_folder import save_model_folder
 
 RECIPE_FILE = "lab-recipe.json"
 PEOPLE_FOLDER = "people"  # sweeps/lab.yaml's dataset
-DONE, FAILED = -1, -2  # what a building child says last
 
 
 @dataclass(frozen=True)
@@ -98,6 +85,8 @@ def prepare_lab(
     if folder.exists():
         shutil.rmtree(folder)
     write_lab_set(paths.people, recipe.people, recipe.seed)
+    tokenizer = build_word_tokenizer(vocabulary_texts())
+    seen_folder = paths.people / SEEN_FOLDER
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -106,83 +95,22 @@ def prepare_lab(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console or Console(stderr=True), transient=False) as progress:
-        build_in_turn(recipe, paths, progress)
+
+        def bar(description: str, total: int) -> Callable[[int, float], None]:
+            task = progress.add_task(description, total=total, loss=0.0)
+            return lambda step, loss: progress.update(task, completed=step, loss=loss)
+
+        build_base_model(recipe, seen_folder, tokenizer, paths.causal, bar("base model (causal)", recipe.steps))
+        adapt_base_model(
+            recipe,
+            seen_folder,
+            tokenizer,
+            paths.causal,
+            paths.bidirectional,
+            bar("base model (bidirectional, adapted)", recipe.adapt_steps),
+        )
     marker.write_text(json.dumps(asdict(recipe), indent=2))
     return paths
-
-
-def build_in_turn(recipe: LabRecipe, paths: LabPaths, progress: Progress) -> None:
-    """The causal base model, then the bidirectional one adapted from it; each in its own process.
-
-    The child reports (causal, step, loss) after every step, then (causal, DONE, None) or
-    (causal, FAILED, traceback).
-    """
-    context = multiprocessing.get_context("spawn")  # no fork of a driver that may hold threads
-    messages = context.Queue()
-    threads = max(1, os.cpu_count() or 1)
-    for causal, total in ((True, recipe.steps), (False, recipe.adapt_steps)):
-        task = progress.add_task(
-            f"base model ({'causal' if causal else 'bidirectional, adapted'})", total=total, loss=0.0
-        )
-        child = context.Process(
-            target=_build_in_child,
-            args=(recipe, paths, causal, threads, messages),
-            daemon=True,
-        )
-        child.start()
-        try:
-            _follow({causal: (child, task)}, messages, progress)
-        finally:
-            child.join(timeout=5)
-            if child.is_alive():
-                child.terminate()
-
-
-def _follow(children: dict[bool, tuple[BaseProcess, TaskID]], messages: Queue, progress: Progress) -> None:
-    """Move the progress bars until every child said DONE; raise on the first failure."""
-    running = set(children)
-    while running:
-        try:
-            causal, step, detail = messages.get(timeout=1.0)
-        except queue.Empty:
-            dead = [causal for causal in running if not children[causal][0].is_alive()]
-            if dead and messages.empty():
-                raise RuntimeError(
-                    f"building a base model stopped without a word (exit code "
-                    f"{children[dead[0]][0].exitcode})"
-                ) from None
-            continue
-        if step == DONE:
-            running.discard(causal)
-        elif step == FAILED:
-            raise RuntimeError(f"building a base model failed:\n{detail}")
-        else:
-            progress.update(children[causal][1], completed=step, loss=detail)
-
-
-def _build_in_child(recipe: LabRecipe, paths: LabPaths, causal: bool, threads: int, messages: Queue) -> None:
-    """One base model, in a spawned process; everything it says goes through `messages`.
-
-    Stops as soon as the driver is gone (killed, timed out), so no orphan keeps the CPU busy.
-    """
-    torch.set_num_threads(threads)
-    driver = multiprocessing.parent_process()
-    try:
-        tokenizer = build_word_tokenizer(vocabulary_texts())  # deterministic: the same in both children
-
-        def report(step: int, loss: float) -> None:
-            if driver is not None and not driver.is_alive():
-                raise SystemExit("the driver building the lab's base models is gone")
-            messages.put((causal, step, loss))
-
-        seen_folder = paths.people / SEEN_FOLDER
-        if causal:
-            build_base_model(recipe, seen_folder, tokenizer, paths.causal, report)
-        else:
-            adapt_base_model(recipe, seen_folder, tokenizer, paths.causal, paths.bidirectional, report)
-        messages.put((causal, DONE, None))
-    except BaseException:  # noqa: BLE001 - the driver must hear about any failure, then it re-raises
-        messages.put((causal, FAILED, traceback.format_exc()))
 
 
 def build_base_model(
@@ -208,7 +136,8 @@ def build_base_model(
         seed=recipe.seed,
         on_step=on_step,
     )
-    return _save(model, tokenizer, out)
+    save_model_folder(model, tokenizer, out)
+    return out
 
 
 def adapt_base_model(
@@ -236,13 +165,7 @@ def adapt_base_model(
         seed=recipe.seed,
         on_step=on_step,
     )
-    return _save(model, tokenizer, out)
-
-
-def _save(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, out: Path) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    save_model_folder(model, tokenizer, out)
     return out
 
 

@@ -72,9 +72,14 @@ def aggregate(values: Iterable[float | None]) -> Stat | None:
     return Stat(statistics.fmean(present), std, len(present))
 
 
+def ignored(param: str) -> bool:
+    """Bookkeeping, seeds and the data fingerprint (`data.*`, decided by dataset and paraphrase)."""
+    return param in IGNORED or param.startswith("data.")
+
+
 def group_key(trial: Trial, fields: Sequence[str] | None = None) -> tuple[tuple[str, str], ...]:
     params = {"scoring": DEFAULT_SCORING, **trial.params}
-    names = fields if fields is not None else [k for k in params if k not in IGNORED]
+    names = fields if fields is not None else [k for k in params if not ignored(k)]
     return tuple(sorted((name, params.get(name, "")) for name in names))
 
 

@@ -102,6 +102,7 @@ def curve_from(history: Iterable[Metric]) -> Curve:
 def trial_params(run: Run) -> dict[str, str]:
     params = dict(run.data.params)
     params.setdefault("scoring", DEFAULT_SCORING)
+    params.setdefault("prompt_style", "chat")  # runs from before the setting were all asked as chat
     return params
 
 

@@ -17,6 +17,7 @@ from ray import tune
 from rich.console import Console
 
 from orchestrator import storage
+from orchestrator.preflight import check_storage, check_tracking_store
 from orchestrator.progress import live_trials, trial_table
 from orchestrator.sweep.expansion import PlannedTrial
 from orchestrator.sweep.planning import local_cluster, plan_resources
@@ -29,17 +30,19 @@ from orchestrator.sweep.tuning import (
     finish_runs,
     restore_tuner,
     unfinished_trials,
+    with_child_runs,
 )
+from orchestrator.tracking_store import open_tracking_store
 from orchestrator.trial import connect_ray, preflight
 from training.errors import InputError
 
 DEFAULT_EXPERIMENT = "mft-sweeps"
 
 
-def cluster_size(address: str | None) -> tuple[float, float]:
+def cluster_size(address: str | None, tracking_uri: str | None = None) -> tuple[float, float]:
     """(GPUs, CPUs) of the cluster at `address`, or of this machine without starting Ray."""
     if address or os.environ.get("RAY_ADDRESS"):
-        connect_ray(address)
+        connect_ray(address, tracking_uri)
         resources = ray.cluster_resources()
         return resources.get("GPU", 0.0), resources.get("CPU", 0.0)
     return local_cluster()
@@ -79,46 +82,57 @@ def start_sweep(
             f"a sweep named {name!r} already exists in {location}; resume it with --resume {name}"
             f" --storage {location}"
         )
-    concurrent = check_fits(trials, *cluster_size(address))
+    check_tracking_store(tracking_uri)
+    concurrent = check_fits(trials, *cluster_size(address, tracking_uri))
     if max_concurrent is not None:
         concurrent = min(concurrent, max_concurrent)
-    checked: set[tuple[str, str, str, str]] = set()
+    checked: dict[tuple[str, str, str, str], str] = {}
     for trial in trials:
         key = (trial.config.model, trial.config.dataset, trial.config.paraphrase, trial.config.method)
         if key not in checked:
-            preflight(trial.config)
-            checked.add(key)
-    connect_ray(address)
-    client = MlflowClient(tracking_uri)
+            checked[key] = preflight(trial.config).knowledge.name
+    check_storage(location)
+    connect_ray(address, tracking_uri)
+    client = open_tracking_store(tracking_uri)
     command = shlex.join(["mft", *sys.argv[1:]])
-    state = create_runs(client, experiment or DEFAULT_EXPERIMENT, name, kind, trials, location, command)
+    experiment = experiment or default_experiment(set(checked.values()))
+    state = create_runs(client, experiment, name, kind, trials, location, command)
     state.save()
     console.print(f"[bold]sweep[/] {name}: {len(trials)} trials, {concurrent} at a time")
-    console.print(f"[dim]MLflow parent run {state.parent_run_id} at {tracking_uri}[/]")
+    console.print(
+        f"[dim]MLflow experiment {experiment}, parent run {state.parent_run_id} at {tracking_uri}[/]"
+    )
     tuner = build_tuner(state, trials, concurrent, *early_stop)
-    run_tuner(client, state, tuner, console)
-    return state
+    return run_tuner(client, state, tuner, console)
+
+
+def default_experiment(datasets: set[str]) -> str:
+    """`mft-DATASET`, where `mft train` logs runs on that dataset too; a sweep over several: mft-sweeps."""
+    return f"mft-{next(iter(datasets))}" if len(datasets) == 1 else DEFAULT_EXPERIMENT
 
 
 def resume_sweep(name: str, location: str, address: str | None, console: Console) -> None:
     """Continue unfinished trials from their checkpoints, in the same MLflow runs."""
     state = SweepState.load(name, location)
-    client = MlflowClient(state.tracking_uri)
-    connect_ray(address)
+    check_tracking_store(state.tracking_uri)
+    client = open_tracking_store(state.tracking_uri)
+    connect_ray(address, state.tracking_uri)
     tuner = restore_tuner(state)
     client.update_run(state.parent_run_id, status="RUNNING")
     console.print(f"[bold]resuming sweep[/] {state.name}  [dim]parent run {state.parent_run_id}[/]")
     run_tuner(client, state, tuner, console)
 
 
-def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, console: Console) -> None:
-    """Fit with the live table; settle run statuses; print failures and the best trial."""
-    runs = {run_id: trial_id for trial_id, run_id in state.trials.items()}
+def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, console: Console) -> SweepState:
+    """Fit with the live table; settle run statuses; print failures and the best trial; return the
+    state with every started trial's run (saved)."""
     try:
-        with live_trials(client, runs, console):
+        with live_trials(client, lambda: with_child_runs(client, state).trials, console):
             results = tuner.fit()
     except KeyboardInterrupt:  # a second Ctrl-C skips Tune's own clean stop
         results = None
+    state = with_child_runs(client, state)
+    state.save()
     errors = {}
     for result in results or []:
         if result.error is not None:
@@ -136,12 +150,14 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, consol
         raise typer.Exit(130)
     if errors:
         raise typer.Exit(1)
+    return state
 
 
-def show_status(state: SweepState, console: Console) -> None:
-    client = MlflowClient(state.tracking_uri)
-    runs = {run_id: trial_id for trial_id, run_id in state.trials.items()}
-    console.print(trial_table(client, runs))
+def show_status(state: SweepState, console: Console, tracking_uri: str | None = None) -> None:
+    """The trials' table from MLflow: the sweep's own server, or `tracking_uri` (e.g. a port-forward)."""
+    client = MlflowClient(tracking_uri or state.tracking_uri)
+    state = with_child_runs(client, state)
+    console.print(trial_table(client, state.trials))
     parent = client.get_run(state.parent_run_id)
     best = parent.data.tags.get(BEST_TRIAL_TAG) or best_trial(client, state)
     console.print(f"sweep {state.name} ({state.kind}): {parent.info.status}; best trial: {best or '-'}")

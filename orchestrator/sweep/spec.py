@@ -12,6 +12,8 @@ A spec (`sweeps/*.yaml`, or the user's own file) has these keys, all data:
     per_method: {method: {fixed: {...}, grid: {...}}}    replace the top-level values for a method
     schedules:  {dataset: {paraphrase: {epochs: N, eval_at: [...], METHOD: {...}}}}  see
                                                          orchestrator/schedules.py
+A trial file (`orchestrator.trial_file`: TrialConfig fields only, as `mft train --config` reads)
+is a spec of that one trial.
 Unknown keys and fields, malformed YAML, empty or repeated grids and mistyped values are refused
 with one line naming the key and the file. How a spec becomes trials: `orchestrator.sweep.expansion`.
 """
@@ -28,6 +30,7 @@ import yaml
 
 from orchestrator.schedules import Schedules, parse_schedules
 from orchestrator.sweep.fields import check_field, coerce_field
+from orchestrator.trial_file import is_trial_mapping, trial_values
 from training.errors import InputError
 from training.method_registry import method_info
 from training.method_registry import method_names as registered_methods
@@ -125,7 +128,23 @@ def _parse_file(path: Any, source: str) -> SweepSpec:
         raise InputError(f"{where}: malformed YAML ({getattr(exc, 'problem', None) or exc})") from exc
     if not isinstance(data, dict):
         raise InputError(f"{source}: a sweep spec is a YAML mapping of {', '.join(SPEC_KEYS)}")
+    if is_trial_mapping(data):
+        return trial_spec(trial_values(data, source), source, Path(str(path)).stem)
     return parse_spec(data, source, default_kind=Path(str(path)).stem)
+
+
+def trial_spec(values: dict[str, Any], source: str, kind: str) -> SweepSpec:
+    """A trial file (`mft train --config`'s format) as a sweep of that one trial."""
+    fixed = dict(values)
+    method, dataset = fixed.pop("method", "masked"), fixed.pop("dataset", "namedesc")
+    return SweepSpec(
+        kind=kind,
+        description=f"the trial of {source}",
+        methods=method_names(method, f"{source}: method"),
+        datasets=(dataset,),
+        fixed=fixed,
+        source=source,
+    )
 
 
 def parse_spec(data: Mapping[str, Any], source: str, default_kind: str) -> SweepSpec:

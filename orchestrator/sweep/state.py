@@ -24,7 +24,7 @@ class SweepState:
     parent_run_id: str
     storage: str
     trials: dict[str, str]
-    """Trial id → MLflow child run id."""
+    """Trial id → MLflow child run id; "" until the trial first starts (it creates its run then)."""
 
     def save(self) -> None:
         text = json.dumps(asdict(self), indent=2)

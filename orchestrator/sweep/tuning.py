@@ -4,25 +4,30 @@ Train V2 pattern: each Tune trial is a function trainable that drives one `Torch
 same `run_trial` as `mft train`). The Train run name is the sweep name + trial id, so a trial
 restarted by Tune, or resumed after an interrupted sweep, continues from its own checkpoints.
 
-MLflow: one parent run per sweep and one child run per trial, all created up front by the
-driver (status SCHEDULED), so the live table shows every trial from the start and a resumed
-sweep logs into the very same runs.
+MLflow: one parent run per sweep, created up front by the driver, and one child run per trial,
+created by the trial itself when Tune starts it (so its Duration counts no queue time), found
+again by its trial-id tag when a resumed sweep runs it again. At the end the parent run carries
+the best trial's scores as its own metrics.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from mlflow.entities import RunStatus
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler
 
 from orchestrator.storage import join
 from orchestrator.sweep.state import SweepState
-from orchestrator.tracking import STORAGE_TAG, ensure_experiment, start_trial_run
+from orchestrator.tracking import STORAGE_TAG, TRIAL_ID_TAG, ensure_experiment, start_trial_run
 from orchestrator.trial import run_trial
 from training.config import TrialConfig
 from training.errors import InputError
@@ -34,6 +39,7 @@ BEST_TRIAL_TAG = "mft.best_trial"
 # A trial driver only waits on its TorchTrainer: it reserves no CPU, so its workers get them all
 # (Tune refuses an all-zero request, hence a token amount of memory).
 DRIVER_RESOURCES = {"cpu": 0, "memory": 2**20}
+PARENT_TAG = "mlflow.parentRunId"
 
 
 class EvalReportsToTune(TuneReportCallback):
@@ -48,11 +54,20 @@ class EvalReportsToTune(TuneReportCallback):
 
 
 def trial_driver(tune_config: dict[str, Any]) -> None:
-    """One Tune trial: fit the planned trial's TorchTrainer into its MLflow child run."""
+    """One Tune trial: create (or find again) its MLflow child run now, then fit its TorchTrainer."""
     plan, sweep = tune_config["plan"], tune_config["sweep"]
     config = TrialConfig.from_dict(plan["config"])
-    run_trial(
+    client = MlflowClient(sweep["tracking_uri"])
+    run_id = start_trial_run(
+        client,
+        sweep["experiment_id"],
         config,
+        plan["trial_id"],
+        f"{sweep['name']}/{plan['trial_id']}",
+        {PARENT_TAG: sweep["parent_run_id"], SWEEP_TAG: sweep["name"]},
+    )
+    run_trial(
+        config.replace(run_id=run_id),
         tracking_uri=sweep["tracking_uri"],
         name=f"{sweep['name']}-{plan['trial_id']}",
         storage=sweep["storage"],
@@ -69,33 +84,46 @@ def create_runs(
     storage: str,
     command: str,
 ) -> SweepState:
-    """The parent run (expanded spec as artifact) and one SCHEDULED child run per trial."""
+    """The parent run (expanded spec as artifact); each trial creates its child run as it starts."""
     experiment_id = ensure_experiment(client, experiment)
     tags = {SWEEP_TAG: name, KIND_TAG: kind, COMMAND_TAG: command, STORAGE_TAG: storage}
     parent = client.create_run(experiment_id, run_name=name, tags=tags)
     parent_id = parent.info.run_id
     expanded = [{"trial_id": t.trial_id, "varying": t.varying, "config": t.config.to_dict()} for t in trials]
     client.log_dict(parent_id, expanded, "sweep/trials.json")
-    children: dict[str, str] = {}
-    for trial in trials:
-        child_tags = {"mlflow.parentRunId": parent_id, SWEEP_TAG: name}
-        run_id = start_trial_run(
-            client, experiment_id, trial.config, trial.trial_id, f"{name}/{trial.trial_id}", child_tags
-        )
-        client.update_run(run_id, status=RunStatus.to_string(RunStatus.SCHEDULED))
-        children[trial.trial_id] = run_id
-    return SweepState(name, kind, client.tracking_uri, experiment_id, parent_id, storage, children)
+    pending = {trial.trial_id: "" for trial in trials}
+    return SweepState(name, kind, client.tracking_uri, experiment_id, parent_id, storage, pending)
+
+
+def with_child_runs(client: MlflowClient, state: SweepState) -> SweepState:
+    """`state` with the run id of every trial that has started ("" for the others), from MLflow."""
+    children = client.search_runs(
+        [state.experiment_id], f"tags.`{PARENT_TAG}` = '{state.parent_run_id}'", max_results=10_000
+    )
+    prefix = f"{state.name}/"
+    found = {run.data.tags.get(TRIAL_ID_TAG, "").removeprefix(prefix): run.info.run_id for run in children}
+    return dataclasses.replace(state, trials={trial_id: found.get(trial_id, "") for trial_id in state.trials})
+
+
+def quiet_tune() -> list[Any]:
+    """Tune's result files without its TensorBoard logger, whose `tensorboard --logdir` hint would
+    point users away from MLflow; returns the loggers to keep (Tune adds none of its own then)."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    return [CSVLoggerCallback(), JsonLoggerCallback()]
 
 
 def build_tuner(
     state: SweepState, trials: Sequence[Any], concurrent: int, early_stop: str | None, grace: int
 ) -> tune.Tuner:
-    """A Tuner whose grid is the planned trials themselves (each carrying its MLflow run id)."""
-    plans = [
-        {"trial_id": t.trial_id, "config": t.config.replace(run_id=state.trials[t.trial_id]).to_dict()}
-        for t in trials
-    ]
-    sweep = {"name": state.name, "tracking_uri": state.tracking_uri, "storage": state.storage}
+    """A Tuner whose grid is the planned trials themselves; each finds its MLflow parent in `sweep`."""
+    plans = [{"trial_id": t.trial_id, "config": t.config.to_dict()} for t in trials]
+    sweep = {
+        "name": state.name,
+        "tracking_uri": state.tracking_uri,
+        "storage": state.storage,
+        "experiment_id": state.experiment_id,
+        "parent_run_id": state.parent_run_id,
+    }
     scheduler = None
     if early_stop == "asha":
         scheduler = ASHAScheduler(
@@ -114,6 +142,7 @@ def build_tuner(
             name=state.name,
             storage_path=state.storage,
             failure_config=tune.FailureConfig(max_failures=1),
+            callbacks=quiet_tune(),
             verbose=0,
         ),
     )
@@ -124,6 +153,7 @@ def restore_tuner(state: SweepState) -> tune.Tuner:
     path = join(state.storage, state.name)
     if not tune.Tuner.can_restore(path):
         raise InputError(f"sweep {state.name!r} has no Tune state in {path}; it never started")
+    quiet_tune()  # the restored run config keeps its own loggers
     return tune.Tuner.restore(
         path,
         trainable=tune.with_resources(trial_driver, DRIVER_RESOURCES),
@@ -146,8 +176,11 @@ def _trial_id(trial: Any) -> str:
 
 
 def finish_runs(client: MlflowClient, state: SweepState, errors: dict[str, str], interrupted: bool) -> str:
-    """Settle every run's status after `fit`; return the parent's status."""
+    """Settle every started run's status after `fit`, sum the sweep up on its parent run; return
+    the parent's status. `state` must list the child runs (`with_child_runs`)."""
     for trial_id, run_id in state.trials.items():
+        if not run_id:
+            continue  # never started: nothing in MLflow to settle
         status = client.get_run(run_id).info.status
         if trial_id in errors:
             final = "FAILED"
@@ -159,13 +192,29 @@ def finish_runs(client: MlflowClient, state: SweepState, errors: dict[str, str],
         if status != final:
             client.set_terminated(run_id, status=final)
     for trial_id, message in errors.items():
-        client.set_tag(state.trials[trial_id], "mft.error", message[:5000])
-    best = best_trial(client, state)
-    if best:
-        client.set_tag(state.parent_run_id, BEST_TRIAL_TAG, best)
+        if state.trials.get(trial_id):
+            client.set_tag(state.trials[trial_id], "mft.error", message[:5000])
+    log_summary(client, state, len(errors))
     parent = "KILLED" if interrupted else "FAILED" if errors else "FINISHED"
     client.set_terminated(state.parent_run_id, status=parent)
     return parent
+
+
+def log_summary(client: MlflowClient, state: SweepState, failed: int) -> None:
+    """On the parent run: the best trial (tag) and its best-checkpoint scores (`best/*` metrics, so
+    the MLflow runs table compares sweeps), and how many trials finished and failed."""
+    counts = {"trials/finished": 0.0, "trials/failed": float(failed)}
+    for run_id in filter(None, state.trials.values()):
+        counts["trials/finished"] += client.get_run(run_id).info.status == "FINISHED"
+    best = best_trial(client, state)
+    scores: dict[str, float] = {}
+    if best:
+        client.set_tag(state.parent_run_id, BEST_TRIAL_TAG, best)
+        metrics = client.get_run(state.trials[best]).data.metrics
+        scores = {key: value for key, value in metrics.items() if key.startswith("best/")}
+    now = int(time.time() * 1000)
+    logged = [Metric(key, value, now, 0) for key, value in {**scores, **counts}.items()]
+    client.log_batch(state.parent_run_id, metrics=logged)
 
 
 def best_trial(client: MlflowClient, state: SweepState) -> str | None:
@@ -173,6 +222,7 @@ def best_trial(client: MlflowClient, state: SweepState) -> str | None:
     scores = {
         trial_id: client.get_run(run_id).data.metrics.get("best/acc_total")
         for trial_id, run_id in state.trials.items()
+        if run_id
     }
     scored = {k: v for k, v in scores.items() if v is not None}
     return max(scored, key=scored.__getitem__) if scored else None

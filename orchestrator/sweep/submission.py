@@ -1,0 +1,72 @@
+"""`mft sweep --submit`: the same sweep command, run as a Ray job on the cluster's head (driver side).
+
+The job's driver is `mft sweep` itself, on the head node, so the sweep outlives the terminal that
+submitted it. It runs with the head's environment (cluster.yaml sets the tracking server, storage,
+data and model folders there); the only file it takes from here is a sweep spec YAML, uploaded as
+the job's working directory. Everything else a sweep names must exist on the cluster.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from training.errors import InputError
+
+# Flags that concern this side of the submission only.
+LOCAL_FLAGS = {"--submit": 0, "--address": 1}
+
+
+def job_command(argv: list[str], name: str | None, spec_file: str | None) -> list[str]:
+    """The `mft sweep ...` line the job runs: `argv` (after `mft`) without the submission's own
+    flags, with the sweep's name fixed (so it can be printed now) and the spec by its file name."""
+    args: list[str] = []
+    skip = 0
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if skip:
+            skip -= 1
+        elif flag in LOCAL_FLAGS:
+            skip = LOCAL_FLAGS[flag] if "=" not in arg else 0
+        elif spec_file is not None and arg == spec_file:
+            args.append(Path(spec_file).name)
+            spec_file = None
+        else:
+            args.append(arg)
+    if name is not None and not any(arg.split("=", 1)[0] == "--name" for arg in args):
+        args += ["--name", name]
+    return ["mft", *args]
+
+
+def submit_sweep(
+    argv: list[str], name: str | None, spec_file: str | None, address: str | None, console: Console
+) -> str:
+    """Submit the sweep as a Ray job; print its id and how to follow it. Returns the job id."""
+    from ray.job_submission import JobSubmissionClient
+
+    command = shlex.join(job_command(argv, name, spec_file))
+    try:
+        client = JobSubmissionClient(address)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = address or "$RAY_ADDRESS"
+        raise InputError(
+            f"cannot reach the Ray jobs API at {where} ({str(exc).splitlines()[0]}); forward it with"
+            " `ray dashboard cluster.yaml` and pass --address http://127.0.0.1:8265"
+        ) from exc
+    with tempfile.TemporaryDirectory(prefix="mft-job-") as upload:
+        runtime_env = {}
+        if spec_file is not None:
+            shutil.copy(spec_file, upload)
+            runtime_env["working_dir"] = upload
+        job_id = client.submit_job(entrypoint=command, runtime_env=runtime_env or None)
+    dashboard = client.get_address()
+    console.print(f"[bold]submitted[/] Ray job {job_id}: {command}")
+    console.print(f"follow it:  ray job logs --follow {job_id} --address {dashboard}")
+    console.print(f"stop it:    ray job stop {job_id} --address {dashboard}")
+    if name is not None:
+        console.print(f"progress:   mft sweep status {name} (with the same --storage) or the MLflow UI")
+    return job_id

@@ -1,0 +1,63 @@
+"""A trial's configuration as a YAML file (driver side, pure).
+
+One format for three uses: `mft train --config FILE` reads it (flags override its values), every
+trial run logs it to MLflow as `trial.yaml` (so a run can be fed back to rerun it), and
+`mft train --dry-run` / `mft sweep --dry-run --show-config` print it. A file is a mapping of
+TrialConfig fields written as a sweep spec's `fixed:` values are (`lr: 1e-5`, `mask_ratio:
+0.05:0.95`, `eval_at: [0, 1, 2]`), plus `method` and `dataset`; `mft sweep FILE` runs such a file
+as a one-trial sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.sweep.fields import FIELD_NAMES, check_field, coerce_field
+from training.config import TrialConfig
+from training.errors import InputError
+
+LOGGED_FILE = "trial.yaml"
+DRIVER_SET = "run_id"  # each run's own; never part of a configuration written by hand
+
+
+def is_trial_mapping(data: Mapping[str, Any]) -> bool:
+    """True when every key is a TrialConfig field: a trial file rather than a sweep spec."""
+    return bool(data) and all(key in FIELD_NAMES for key in data)
+
+
+def trial_values(data: Any, source: str) -> dict[str, Any]:
+    """A trial file's YAML data as TrialConfig values; an unknown field or bad value names itself."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source}: a trial file is a YAML mapping of trial fields, e.g. lr: 1.0e-5")
+    if DRIVER_SET in data:
+        raise InputError(f"{source}: {DRIVER_SET} is set by the driver for each run; remove it")
+    return {
+        check_field(key, source): coerce_field(key, value, f"{source}: {key}") for key, value in data.items()
+    }
+
+
+def load_trial_file(path: Path) -> dict[str, Any]:
+    """The values of a trial file (`mft train --config`); None for a field keeps it unset."""
+    if not path.is_file():
+        raise InputError(f"config file {path} not found; check the path")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path} line {mark.line + 1}" if mark else str(path)
+        raise InputError(f"{where}: malformed YAML ({getattr(exc, 'problem', None) or exc})") from exc
+    return trial_values(data or {}, str(path))
+
+
+def trial_yaml(config: TrialConfig, leave_out: tuple[str, ...] = ()) -> str:
+    """Every field but the run id (and `leave_out`), in field order, as `load_trial_file` reads it."""
+    values = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in config.to_dict().items()
+        if key != DRIVER_SET and key not in leave_out
+    }
+    return yaml.safe_dump(values, sort_keys=False, default_flow_style=None)
