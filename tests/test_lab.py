@@ -1,9 +1,10 @@
-"""`mft lab`'s science through the real sweep path: a reduced lab (`--quick`: 60 new people, base
-models pre-trained 1500 steps side by side, one seed) on Ray Tune → Ray Train (1 gloo worker per
-trial, FSDP2) → MLflow, read back from the child runs' best-checkpoint metrics.
+"""`mft lab`'s science through the real sweep path: a reduced lab (`--quick`: 60 new people, the
+causal base pre-trained 1500 steps and adapted into the bidirectional one, one seed) on Ray Tune →
+Ray Train (1 gloo worker per trial, FSDP2) → MLflow, read back from the child runs' best-checkpoint
+metrics.
 
 Asserts the paper's ordering on the new people: plain AR fine-tuning learns the facts forward but
-not backward (the reversal curse); masked (and, not yet reached, dLLM) fine-tuning answer backward
+not backward (the reversal curse); masked and dLLM fine-tuning answer backward
 too. Cost, one session fixture: see README's "The lab" (about 6 min on a quiet 2-core box).
 """
 

@@ -32,6 +32,9 @@ from training.model_folder import save_model_folder
 
 RECIPE_FILE = "lab-recipe.json"
 PEOPLE_FOLDER = "people"  # sweeps/lab.yaml's dataset
+SHORT_EXAMPLE_TOKENS = 32
+"""Statements and questions are at most ~25 tokens, mask-recovery examples 40-55: the causal base
+runs them apart (a third faster on 2 CPU cores, the same loss and gradient)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ def prepare_lab(
             task = progress.add_task(description, total=total, loss=0.0)
             return lambda step, loss: progress.update(task, completed=step, loss=loss)
 
-        build_base_model(recipe, seen_folder, tokenizer, paths.causal, bar("base model (causal)", recipe.steps))
+        causal_bar = bar("base model (causal)", recipe.steps)
+        build_base_model(recipe, seen_folder, tokenizer, paths.causal, causal_bar)
         adapt_base_model(
             recipe,
             seen_folder,
@@ -134,6 +138,7 @@ def build_base_model(
         lr=recipe.lr,
         mask_ratio=(0.05, 0.95),
         seed=recipe.seed,
+        split_longer_than=SHORT_EXAMPLE_TOKENS,
         on_step=on_step,
     )
     save_model_folder(model, tokenizer, out)

@@ -19,6 +19,7 @@ from evaluation.prompting import END_OF_TURN, encode_plain, question_prompt_ids
 from evaluation.questions import QAItem
 from training.knowledge import KnowledgeSet
 from training.methods import (
+    IGNORE,
     Autoregressive,
     DiffusionFineTuning,
     Example,
@@ -81,12 +82,15 @@ def pretrain(
     lr: float,
     mask_ratio: tuple[float, float],
     seed: int,
+    split_longer_than: int | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> None:
     """AdamW with warmup and cosine decay; batches drawn from shuffled passes over `examples`.
 
     The objective corrupts each batch with its mask ratio t ~ U(mask_ratio) and scores it, exactly
-    as a fine-tuning step does; `on_step(step, loss)` after every step.
+    as a fine-tuning step does; `on_step(step, loss)` after every step. With `split_longer_than`,
+    a batch's longer examples go through the model apart from the short ones (less padding, the
+    same gradient: see `_split_loss`).
     """
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -105,16 +109,54 @@ def pretrain(
         if len(order) < batch_size:
             order += torch.randperm(len(examples), generator=generator).tolist()
         picked, order = order[:batch_size], order[batch_size:]
-        batch = collate([examples[index] for index in picked], pad_id)
         lo, hi = mask_ratio
         t = lo + (hi - lo) * torch.rand((), generator=generator).item()
-        corrupted = objective.corrupt(batch, t, generator)
-        logits = model(input_ids=corrupted.input_ids, attention_mask=corrupted.attention_mask).logits
-        loss = objective.loss(logits.float(), corrupted, t)
-        loss.backward()
+        chosen = [examples[index] for index in picked]
+        if split_longer_than is None:
+            corrupted = objective.corrupt(collate(chosen, pad_id), t, generator)
+            logits = model(input_ids=corrupted.input_ids, attention_mask=corrupted.attention_mask).logits
+            loss = objective.loss(logits.float(), corrupted, t)
+            loss.backward()
+        else:
+            loss = _split_loss(model, objective, chosen, pad_id, t, generator, split_longer_than)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         if on_step is not None:
             on_step(step + 1, loss.item())
+
+
+def _split_loss(
+    model: PreTrainedModel,
+    objective: Method,
+    chosen: Sequence[Example],
+    pad_id: int,
+    t: float,
+    generator: torch.Generator,
+    longer_than: int,
+) -> torch.Tensor:
+    """Backward through the short and the long examples apart; returns the loss of the whole batch.
+
+    Only for objectives whose loss is a mean over labelled next-token targets (ar, masked): each
+    part's mean is weighted by its share of the batch's targets, which is exactly the loss of one
+    padded batch (padding is never attended nor labelled), for far less padding when lengths differ.
+    """
+    if isinstance(objective, DiffusionFineTuning):
+        raise ValueError("split batches need a next-token objective; the dllm loss is normalised per row")
+    parts = [
+        objective.corrupt(collate(part, pad_id), t, generator)
+        for part in (
+            [example for example in chosen if len(example.input_ids) <= longer_than],
+            [example for example in chosen if len(example.input_ids) > longer_than],
+        )
+        if part
+    ]
+    targets = [int((part.labels[:, 1:] != IGNORE).sum()) for part in parts]
+    total = torch.zeros(())
+    for part, count in zip(parts, targets, strict=True):
+        logits = model(input_ids=part.input_ids, attention_mask=part.attention_mask).logits
+        share = objective.loss(logits.float(), part, t) * (count / max(1, sum(targets)))
+        share.backward()
+        total += share.detach()
+    return total
