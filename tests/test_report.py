@@ -392,3 +392,22 @@ def test_report_sweeps_is_the_entry_point_for_other_commands(store, tmp_path) ->
     assert out == tmp_path / "lab-report"
     assert sorted(p.name for p in out.iterdir()) == ["figures", "report.csv", "report.md"]
     assert "0.750 ± 0.150" in console.file.getvalue()  # N2D-fwd of the seeds, as in the first test
+
+
+def test_terminal_table_moves_shared_labels_to_a_note_and_keeps_labels_whole() -> None:
+    from orchestrator.report.tables import MISSING, Table
+    from orchestrator.report.terminal import print_table
+
+    numbers = ("0.953 ± 0.012",) * 7
+    rows = (
+        ("before fine-tuning", MISSING, "", "base-bidirectional", "authors", "3", *numbers),
+        ("masked", "none", "0.001", "base-causal", "authors", "3", *numbers),
+        ("dllm", "none", "0.0003", "base-bidirectional", "authors", "3", *numbers),
+    )
+    columns = ("method", "paraphrase", "lr", "model", "scoring", "seeds", "a", "b", "c", "d", "e", "f", "g")
+    console = Console(width=160, record=True)
+    print_table(Table("t", "people", columns, rows, left=5), console)
+    text = console.export_text()
+    assert "In every row that has one: paraphrase none, scoring authors." in text
+    assert "before fine-tuning" in text and "base-bidirectional" in text  # not folded or cut
+    assert "paraphrase" not in text.splitlines()[2]  # the header row
