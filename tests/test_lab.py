@@ -5,7 +5,7 @@ metrics.
 
 Asserts the paper's ordering on the new people: plain AR fine-tuning learns the facts forward but
 not backward (the reversal curse); masked and dLLM fine-tuning answer backward
-too. Cost, one session fixture: see README's "The lab" (about 6 min on a quiet 2-core box).
+too. Cost, one session fixture: 5 min 33 s on a quiet 2-core box (README, "The lab").
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def quick_lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, f
         env=env,
         capture_output=True,
         text=True,
-        timeout=1800,  # a hang guard: ~6 min on a quiet 2-core box, 3x that under load
+        timeout=1800,  # a hang guard: under 6 min on a quiet 2-core box, 3x that under load
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("SCORES "))

@@ -26,7 +26,8 @@ def print_table(table: Table, console: Console) -> None:
     console.print(shown)
     notes = list(table.notes)
     if shared:
-        notes.insert(0, "In every row that has one: " + ", ".join(f"{column} {value}" for column, value in shared.items()) + ".")
+        labels = ", ".join(f"{column} {value}" for column, value in shared.items())
+        notes.insert(0, f"In every row that has one: {labels}.")
     for note in notes:
         console.print(f"[dim]{escape(note)}[/]", highlight=False)
 
