@@ -178,7 +178,9 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
     """Ctrl-C the driver while trial 2 trains; `--resume` finishes trial 2 from its checkpoint,
     leaves trial 1 alone, and both end up as exactly one FINISHED run each. The storage is a
     `file://` URI, so the sweep state, Tune's restore and Train's checkpoints go through URIs."""
-    spec = write_spec(tmp_path, tiny_causal, knowledge, epochs=300, eval_at=[0, 10, 300])
+    # 1000 one-step epochs (~30 s): long enough that trial 2 cannot finish between its step-10
+    # checkpoint and the interrupt, so the resume has steps left to run.
+    spec = write_spec(tmp_path, tiny_causal, knowledge, epochs=1000, eval_at=[0, 10, 1000])
     sweep = Sweep("cut", tmp_path, "")
     uri_storage = ["--storage", (tmp_path / "runs").as_uri(), "--max-concurrent", "1"]
     args = [*sweep_args(tmp_path, str(spec), "--name", "cut", "--experiment", "sweeps"), *uri_storage]
@@ -217,8 +219,8 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
     first, second = sorted(children.values(), key=lambda r: r.info.run_name)
     assert first.info.end_time == first_end, "a finished trial was run again"
     assert int(second.data.tags["mft.resumed_from_step"]) >= 10
-    assert sweep.steps(second, "train/loss") == list(range(1, 301))
-    assert sweep.steps(second, "acc/total") == [0, 10, 300]
+    assert sweep.steps(second, "train/loss") == list(range(1, 1001))
+    assert sweep.steps(second, "acc/total") == [0, 10, 1000]
     assert sweep.parent().info.status == "FINISHED"
 
 
