@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from orchestrator.lab.base_models import LabRecipe, new_model
-from orchestrator.lab.pretraining import _split_loss, causal_examples
+from orchestrator.lab.pretraining import _backward, causal_examples
 from orchestrator.lab.synthetic import SEEN_FOLDER, vocabulary_texts, write_lab_set
 from orchestrator.lab.word_tokenizer import build_word_tokenizer
 from training.knowledge import load_knowledge_set
@@ -40,11 +40,11 @@ def test_split_batch_has_the_loss_and_gradient_of_one_padded_batch(tmp_path: Pat
     whole.backward()
     expected = gradients(model)
 
-    split = _split_loss(model, objective, chosen, tokenizer.pad_token_id, 0.0, generator, 32)
+    split = _backward(model, objective, chosen, tokenizer.pad_token_id, 0.0, generator, 32)
     assert split.item() == pytest.approx(whole.item(), rel=1e-5)
     for got, want in zip(gradients(model), expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
 
     with pytest.raises(ValueError, match="next-token objective"):
         diffusion = DiffusionFineTuning(tokenizer, mask_id)
-        _split_loss(model, diffusion, chosen, tokenizer.pad_token_id, 0.5, generator, 32)
+        _backward(model, diffusion, chosen, tokenizer.pad_token_id, 0.5, generator, 32)

@@ -26,7 +26,7 @@ from orchestrator.lab.pretraining import causal_examples, diffusion_examples, pr
 from orchestrator.lab.synthetic import SEEN_FOLDER, vocabulary_texts, write_lab_set
 from orchestrator.lab.word_tokenizer import build_word_tokenizer
 from orchestrator.tiny_models import END_OF_TURN, EOS
-from training.knowledge import load_knowledge_set, resolve_data_dir
+from training.knowledge import KnowledgeSet, load_knowledge_set, resolve_data_dir
 from training.methods import DiffusionFineTuning, MaskedFineTuning, resolve_mask_id
 from training.model_folder import save_model_folder
 
@@ -89,7 +89,7 @@ def prepare_lab(
         shutil.rmtree(folder)
     write_lab_set(paths.people, recipe.people, recipe.seed)
     tokenizer = build_word_tokenizer(vocabulary_texts())
-    seen_folder = paths.people / SEEN_FOLDER
+    seen = load_knowledge_set(paths.people / SEEN_FOLDER, "same-order")
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -103,29 +103,21 @@ def prepare_lab(
             task = progress.add_task(description, total=total, loss=0.0)
             return lambda step, loss: progress.update(task, completed=step, loss=loss)
 
-        causal_bar = bar("base model (causal)", recipe.steps)
-        build_base_model(recipe, seen_folder, tokenizer, paths.causal, causal_bar)
-        adapt_base_model(
-            recipe,
-            seen_folder,
-            tokenizer,
-            paths.causal,
-            paths.bidirectional,
-            bar("base model (bidirectional, adapted)", recipe.adapt_steps),
-        )
+        build_base_model(recipe, seen, tokenizer, paths.causal, bar("base model (causal)", recipe.steps))
+        adapted = bar("base model (bidirectional, adapted)", recipe.adapt_steps)
+        adapt_base_model(recipe, seen, tokenizer, paths.causal, paths.bidirectional, adapted)
     marker.write_text(json.dumps(asdict(recipe), indent=2))
     return paths
 
 
 def build_base_model(
     recipe: LabRecipe,
-    seen_folder: Path,
+    seen: KnowledgeSet,
     tokenizer: PreTrainedTokenizerFast,
     out: Path,
     on_step: Callable[[int, float], None] | None = None,
 ) -> Path:
-    """Pre-train the causal base model on the seen people and save it with its tokenizer to `out`."""
-    seen = load_knowledge_set(seen_folder, "same-order")
+    """Pre-train the causal base model on the seen people (`seen`) and save it with its tokenizer to `out`."""
     mask_id = resolve_mask_id(tokenizer)
     model = new_model(recipe, tokenizer, causal=True)
     pretrain(
@@ -147,14 +139,13 @@ def build_base_model(
 
 def adapt_base_model(
     recipe: LabRecipe,
-    seen_folder: Path,
+    seen: KnowledgeSet,
     tokenizer: PreTrainedTokenizerFast,
     causal_base: Path,
     out: Path,
     on_step: Callable[[int, float], None] | None = None,
 ) -> Path:
     """The causal base's weights under full attention, trained on the seen people under the dLLM objective."""
-    seen = load_knowledge_set(seen_folder, "same-order")
     mask_id = resolve_mask_id(tokenizer)
     model = new_model(recipe, tokenizer, causal=False)
     model.load_state_dict(LlamaForCausalLM.from_pretrained(causal_base).state_dict())

@@ -90,7 +90,7 @@ def pretrain(
     The objective corrupts each batch with its mask ratio t ~ U(mask_ratio) and scores it, exactly
     as a fine-tuning step does; `on_step(step, loss)` after every step. With `split_longer_than`,
     a batch's longer examples go through the model apart from the short ones (less padding, the
-    same gradient: see `_split_loss`).
+    same gradient: see `_backward`).
     """
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -112,13 +112,7 @@ def pretrain(
         lo, hi = mask_ratio
         t = lo + (hi - lo) * torch.rand((), generator=generator).item()
         chosen = [examples[index] for index in picked]
-        if split_longer_than is None:
-            corrupted = objective.corrupt(collate(chosen, pad_id), t, generator)
-            logits = model(input_ids=corrupted.input_ids, attention_mask=corrupted.attention_mask).logits
-            loss = objective.loss(logits.float(), corrupted, t)
-            loss.backward()
-        else:
-            loss = _split_loss(model, objective, chosen, pad_id, t, generator, split_longer_than)
+        loss = _backward(model, objective, chosen, pad_id, t, generator, split_longer_than)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
@@ -127,36 +121,36 @@ def pretrain(
             on_step(step + 1, loss.item())
 
 
-def _split_loss(
+def _backward(
     model: PreTrainedModel,
     objective: Method,
     chosen: Sequence[Example],
     pad_id: int,
     t: float,
     generator: torch.Generator,
-    longer_than: int,
+    longer_than: int | None,
 ) -> torch.Tensor:
-    """Backward through the short and the long examples apart; returns the loss of the whole batch.
+    """Backward through the batch, its short and long examples apart with `longer_than`; returns its loss.
 
-    Only for objectives whose loss is a mean over labelled next-token targets (ar, masked): each
-    part's mean is weighted by its share of the batch's targets, which is exactly the loss of one
+    Splitting needs an objective whose loss is a mean over labelled next-token targets (ar, masked):
+    each part's mean is weighted by its share of the batch's targets, which is exactly the loss of one
     padded batch (padding is never attended nor labelled), for far less padding when lengths differ.
     """
-    if isinstance(objective, DiffusionFineTuning):
+    if longer_than is None:
+        groups = [list(chosen)]
+    elif isinstance(objective, DiffusionFineTuning):
         raise ValueError("split batches need a next-token objective; the dllm loss is normalised per row")
-    parts = [
-        objective.corrupt(collate(part, pad_id), t, generator)
-        for part in (
-            [example for example in chosen if len(example.input_ids) <= longer_than],
-            [example for example in chosen if len(example.input_ids) > longer_than],
-        )
-        if part
-    ]
+    else:
+        short = [example for example in chosen if len(example.input_ids) <= longer_than]
+        long = [example for example in chosen if len(example.input_ids) > longer_than]
+        groups = [group for group in (short, long) if group] or [short]
+    parts = [objective.corrupt(collate(group, pad_id), t, generator) for group in groups]
     targets = [int((part.labels[:, 1:] != IGNORE).sum()) for part in parts]
     total = torch.zeros(())
     for part, count in zip(parts, targets, strict=True):
         logits = model(input_ids=part.input_ids, attention_mask=part.attention_mask).logits
-        share = objective.loss(logits.float(), part, t) * (count / max(1, sum(targets)))
+        loss = objective.loss(logits.float(), part, t)
+        share = loss if len(parts) == 1 else loss * (count / max(1, sum(targets)))
         share.backward()
         total += share.detach()
     return total
