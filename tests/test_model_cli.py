@@ -44,3 +44,17 @@ def test_saved_model_files_are_readable_as_the_umask_allows(
     assert result.code == 0, result.err
     modes = {path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "m").iterdir()}
     assert "model.safetensors" in modes and set(modes.values()) == {mode}, modes
+
+
+def test_building_a_model_in_process_prints_nothing(tmp_path: Path, capfd) -> None:
+    """Transformers' shard-writing bar was on stderr whenever transformers had been imported before
+    `mft` set its quiet environment (in-process commands, tests): a one-line error became five."""
+    from transformers.utils import logging as hf_logging
+
+    from orchestrator.tiny_models import build_tiny_model
+
+    hf_logging.enable_progress_bar()
+    build_tiny_model(tmp_path / "m")
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""
+    assert hf_logging.is_progress_bar_enabled()  # the caller's setting is left as it was

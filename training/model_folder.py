@@ -12,12 +12,21 @@ import os
 from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
 
 
 def save_model_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path) -> Path:
     """`save_pretrained` model and tokenizer into `out`, every file readable as the umask allows."""
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
+    # A small model is one shard: transformers' "Writing model shards" bar would only be noise on
+    # stderr (and break a command's one-line error), whatever the environment said at import time.
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(out)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
     tokenizer.save_pretrained(out)
     apply_umask(out)
     return out
