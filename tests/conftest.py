@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ from orchestrator.tiny_models import build_tiny_model
 # (e2e files ran a quarter faster at 0.25 s). Set before any Ray process starts, so every local
 # cluster of the suite (and the subprocesses it starts) inherits it; users keep Ray's default.
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
+# The suite never reads or fills the user's caches (~/.cache/mft, Hugging Face's): CI starts with
+# empty ones, and a warm cache here once hid a failure that only an empty one shows.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mft-test-cache-")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The paper's published files are research data without a licence: never committed, read from here.
