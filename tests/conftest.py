@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.cli.app import main
 from orchestrator.tiny_models import build_tiny_model
 
 # Ray Train's controller polls its workers every 2 s and a `ray.train.report` waits for the poll:

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from transformers import AutoModelForCausalLM
 
-from orchestrator.training_bench import (
+from orchestrator.bench.training import (
     Figures,
     bare_loop_tokens_per_s,
     render_training,

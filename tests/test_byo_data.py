@@ -15,8 +15,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from evaluation.prompting import bos_ids, encode_plain, prompt_ids, question_prompt_ids
 from evaluation.questions import QAItem, select_questions
 from orchestrator.tiny_models import build_tiny_model
-from orchestrator.tracking import ensure_experiment, start_trial_run
-from orchestrator.trial_settings import build_trial_config, trial_name
+from orchestrator.tracking.runs import ensure_experiment, start_trial_run
+from orchestrator.trial.settings import build_trial_config, trial_name
 from training.errors import InputError
 from training.evaluating import decoding
 from training.fingerprint import data_fingerprint

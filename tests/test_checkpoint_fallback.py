@@ -14,8 +14,8 @@ import torch
 import torch.distributed as dist
 from mlflow.tracking import MlflowClient
 
-from orchestrator.checkpoint_repair import repair_run_folder
-from orchestrator.tracking import BEST_CHECKPOINT_TAG, MlflowTrialCallback
+from orchestrator.tracking.runs import BEST_CHECKPOINT_TAG, MlflowTrialCallback
+from orchestrator.trial.repair import repair_run_folder
 from training.checkpointing import TrainerState, checkpoint_problem, save_checkpoint
 from training.config import TrialConfig
 from training.resuming import restore_newest_whole

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import typer
 
-from orchestrator.cli import app
+from orchestrator.cli.app import app
 
 
 def leaf_commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:

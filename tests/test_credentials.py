@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from orchestrator.credentials import SECRET_ENV, secrets_from_environment, with_secrets
-from orchestrator.trial import FORWARDED_ENV
+from orchestrator.trial.launch import FORWARDED_ENV
 
 TOKEN = "hf_PLANTEDfakeTokenForTheHookTest0001"
 SCRIPT = f"""

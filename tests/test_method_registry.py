@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from evaluation.prompting import encode_plain
 from orchestrator.sweep.expansion import Overrides, expand
 from orchestrator.sweep.spec import parse_spec
-from orchestrator.trial import preflight
+from orchestrator.trial.launch import preflight
 from training.config import TrialConfig
 from training.errors import InputError
 from training.loop import build_optimizer, train_step

@@ -7,7 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from orchestrator.preflight import check_document_lengths, check_storage, check_tracking_store, require_store
+from orchestrator.trial.checks import (
+    check_document_lengths,
+    check_storage,
+    check_tracking_store,
+    require_store,
+)
 from training.errors import InputError
 
 

@@ -43,7 +43,7 @@ def namedesc(step_values: dict[int, tuple[float, float, float, float]]) -> Curve
 
 
 def params_of(config: TrialConfig) -> dict[str, str]:
-    """Every TrialConfig field, tuples comma-joined, as `orchestrator.tracking.flatten_params` logs them."""
+    """Every TrialConfig field, tuples comma-joined, as `tracking.runs.flatten_params` logs them."""
     return {
         key: ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
         for key, value in config.to_dict().items()

@@ -14,8 +14,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator import tracking
-from orchestrator.failure_report import failure_reason, record_failure, resume_command
-from orchestrator.tracking import MlflowTrialCallback, TrackingStoreError
+from orchestrator.tracking.runs import MlflowTrialCallback, TrackingStoreError
+from orchestrator.trial.failures import failure_reason, record_failure, resume_command
 
 
 @pytest.fixture

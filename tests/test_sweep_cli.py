@@ -73,7 +73,7 @@ def test_bad_sweep_input_is_one_line(mft, workdir: Path, args: list[str], expect
 HEAVY = ("torch", "ray", "transformers", "mlflow")
 IMPORTS_AFTER = """
 import sys
-from orchestrator.cli import main
+from orchestrator.cli.app import main
 sys.argv = ["mft", *sys.argv[1:]]
 try:
     main()

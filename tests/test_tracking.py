@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from ray.train import Checkpoint
 
 from orchestrator.sweep.state import SweepState
-from orchestrator.tracking import (
+from orchestrator.tracking.runs import (
     BEST_CHECKPOINT_TAG,
     EXPERIMENT_KIND_TAG,
     RESUMED_TAG,
@@ -18,8 +18,8 @@ from orchestrator.tracking import (
     ensure_experiment,
     start_trial_run,
 )
-from orchestrator.trial_file import LOGGED_FILE, load_trial_file
-from orchestrator.trial_settings import build_trial_config
+from orchestrator.trial.settings import build_trial_config
+from orchestrator.trial.trial_file import LOGGED_FILE, load_trial_file
 from training.config import TrialConfig
 from training.errors import InputError
 

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 OPENER = """
 import sys, time
 from pathlib import Path
-from orchestrator.tracking_store import open_tracking_store
+from orchestrator.tracking.store import open_tracking_store
 uri, go, index = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 Path(f"{go}.ready{index}").touch()
 while not go.exists():  # all three start opening the store at the same moment

@@ -13,10 +13,10 @@ import pytest
 import typer
 import yaml
 
-from orchestrator.cli import app
-from orchestrator.train_cli import parse_flags
-from orchestrator.trial_file import load_trial_file, trial_yaml
-from orchestrator.trial_settings import build_trial_config
+from orchestrator.cli.app import app
+from orchestrator.cli.train import parse_flags
+from orchestrator.trial.settings import build_trial_config
+from orchestrator.trial.trial_file import load_trial_file, trial_yaml
 from training.config import TrialConfig
 
 

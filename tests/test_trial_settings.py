@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.schedules import Schedule, paper_schedule, parse_schedules
-from orchestrator.trial_settings import build_trial_config, trial_id
+from orchestrator.trial.schedules import Schedule, paper_schedule, parse_schedules
+from orchestrator.trial.settings import build_trial_config, trial_id
 from training.errors import InputError
 
 

@@ -5,7 +5,7 @@ point → `--tiny` → `--model/--workers/--gpus-per-worker/--set`. A layer that
 `eval_at` resets `eval_at` to doubling epochs; one that sets `model` without `trust_remote_code`
 resets it to false (remote code is trusted only for the model it was granted to). When nothing
 sets `epochs`, the spec's schedule for the trial's dataset x paraphrase x method applies, else the
-paper's (`orchestrator.schedules`), else TrialConfig's defaults (`build_trial_config`). Every
+paper's (`orchestrator.trial.schedules`), else TrialConfig's defaults (`build_trial_config`). Every
 trial's TrialConfig is built here, so the whole sweep is validated before anything runs.
 """
 
@@ -30,7 +30,7 @@ from orchestrator.sweep.spec import (
     name_list,
     spec_value,
 )
-from orchestrator.trial_settings import build_trial_config, trial_name
+from orchestrator.trial.settings import build_trial_config, trial_name
 from training.config import TrialConfig
 from training.errors import InputError
 from training.knowledge import byo_folder, find_dataset

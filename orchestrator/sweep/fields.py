@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any
 
-from orchestrator.trial_settings import parse_mask_ratio
+from orchestrator.trial.settings import parse_mask_ratio
 from training.config import TrialConfig
 from training.errors import InputError
 

@@ -17,8 +17,6 @@ from ray import tune
 from rich.console import Console
 
 from orchestrator import storage
-from orchestrator.preflight import check_storage, check_tracking_store
-from orchestrator.progress import live_trials, trial_table
 from orchestrator.sweep.expansion import PlannedTrial
 from orchestrator.sweep.planning import local_cluster, plan_resources
 from orchestrator.sweep.state import SweepState
@@ -32,8 +30,10 @@ from orchestrator.sweep.tuning import (
     unfinished_trials,
     with_child_runs,
 )
-from orchestrator.tracking_store import open_tracking_store
-from orchestrator.trial import connect_ray, preflight
+from orchestrator.tracking.store import open_tracking_store
+from orchestrator.trial.checks import check_storage, check_tracking_store
+from orchestrator.trial.launch import connect_ray, preflight
+from orchestrator.trial.live_view import live_trials, trial_table
 from training.errors import InputError
 
 DEFAULT_EXPERIMENT = "mft-sweeps"

@@ -72,7 +72,7 @@ def plan_resources(
         return ResourcePlan(0, 0, 0.0, 0, 0.0, "no trials")
     workers = max(trial.config.workers for trial in trials)
     gpus = max(trial.config.workers * trial.config.gpus_per_worker for trial in trials)
-    # GPU workers reserve GPUs only; CPU workers one CPU each (orchestrator.trial.build_trainer).
+    # GPU workers reserve GPUs only; CPU workers one CPU each (orchestrator.trial.launch.build_trainer).
     fit = cluster_gpus / gpus if gpus > 0 else cluster_cpus / workers
     concurrent = max(0, min(len(trials), math.floor(fit + 1e-9)))
     hours, unknown = _gpu_hours(trials, data_dir)

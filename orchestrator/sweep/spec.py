@@ -12,7 +12,7 @@ A spec (`sweeps/*.yaml`, or the user's own file) has these keys, all data:
     per_method: {method: {fixed: {...}, grid: {...}}}    replace the top-level values for a method
     schedules:  {dataset: {paraphrase: {epochs: N, eval_at: [...], METHOD: {...}}}}  see
                                                          orchestrator/schedules.py
-A trial file (`orchestrator.trial_file`: TrialConfig fields only, as `mft train --config` reads)
+A trial file (`orchestrator.trial.trial_file`: TrialConfig fields only, as `mft train --config` reads)
 is a spec of that one trial.
 Unknown keys and fields, malformed YAML, empty or repeated grids and mistyped values are refused
 with one line naming the key and the file. How a spec becomes trials: `orchestrator.sweep.expansion`.
@@ -28,9 +28,9 @@ from typing import Any
 
 import yaml
 
-from orchestrator.schedules import Schedules, parse_schedules
 from orchestrator.sweep.fields import check_field, coerce_field
-from orchestrator.trial_file import is_trial_mapping, trial_values
+from orchestrator.trial.schedules import Schedules, parse_schedules
+from orchestrator.trial.trial_file import is_trial_mapping, trial_values
 from training.errors import InputError
 from training.method_registry import method_info
 from training.method_registry import method_names as registered_methods

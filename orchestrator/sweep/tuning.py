@@ -27,8 +27,8 @@ from ray.tune.schedulers import ASHAScheduler
 
 from orchestrator.storage import join
 from orchestrator.sweep.state import SweepState
-from orchestrator.tracking import STORAGE_TAG, TRIAL_ID_TAG, ensure_experiment, start_trial_run
-from orchestrator.trial import run_trial
+from orchestrator.tracking.runs import STORAGE_TAG, TRIAL_ID_TAG, ensure_experiment, start_trial_run
+from orchestrator.trial.launch import run_trial
 from training.config import TrialConfig
 from training.errors import InputError
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.schedules import Schedules, default_eval_epochs, find_schedule, paper_schedules
+from orchestrator.trial.schedules import Schedules, default_eval_epochs, find_schedule, paper_schedules
 from training.config import TrialConfig
 from training.errors import InputError
 from training.knowledge import byo_folder, dataset_prompt_style, resolve_data_dir

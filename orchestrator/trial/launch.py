@@ -23,19 +23,8 @@ from rich.markup import escape
 from transformers import AutoTokenizer
 
 from evaluation.answering import is_bidirectional
-from orchestrator.checkpoint_repair import repair_run_folder
 from orchestrator.credentials import secrets_from_environment, with_secrets
-from orchestrator.failure_report import FAILURE_TAG, clear_failure, record_failure, resume_command
-from orchestrator.preflight import (
-    check_document_lengths,
-    check_storage,
-    check_tracking_store,
-    fit_local_resources,
-    load_model_config,
-    names_cluster,
-)
-from orchestrator.progress import live_trials
-from orchestrator.tracking import (
+from orchestrator.tracking.runs import (
     DIVERGED_TAG,
     STORAGE_TAG,
     MlflowTrialCallback,
@@ -44,8 +33,19 @@ from orchestrator.tracking import (
     print_best,
     start_trial_run,
 )
-from orchestrator.tracking_store import open_tracking_store
-from orchestrator.trial_settings import trial_id, trial_name
+from orchestrator.tracking.store import open_tracking_store
+from orchestrator.trial.checks import (
+    check_document_lengths,
+    check_storage,
+    check_tracking_store,
+    fit_local_resources,
+    load_model_config,
+    names_cluster,
+)
+from orchestrator.trial.failures import FAILURE_TAG, clear_failure, record_failure, resume_command
+from orchestrator.trial.live_view import live_trials
+from orchestrator.trial.repair import repair_run_folder
+from orchestrator.trial.settings import trial_id, trial_name
 from training.config import TrialConfig
 from training.errors import InputError
 from training.knowledge import KnowledgeSet, load_knowledge_set

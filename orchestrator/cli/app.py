@@ -9,14 +9,14 @@ import typer
 from rich.console import Console
 from typer import TyperException
 
-from orchestrator.bench_cli import bench_app
-from orchestrator.data_cli import data_app
-from orchestrator.eval_cli import evaluate_model
-from orchestrator.lab_cli import lab
-from orchestrator.model_cli import model_app
-from orchestrator.report_cli import report
-from orchestrator.sweep_cli import sweep
-from orchestrator.train_cli import export, train
+from orchestrator.cli.bench import bench_app
+from orchestrator.cli.data import data_app
+from orchestrator.cli.eval import evaluate_model
+from orchestrator.cli.lab import lab
+from orchestrator.cli.model import model_app
+from orchestrator.cli.report import report
+from orchestrator.cli.sweep import sweep
+from orchestrator.cli.train import export, train
 from training.errors import InputError
 
 app = typer.Typer(

@@ -33,7 +33,7 @@ def tiny(
 
     Example: mft model tiny --out ./tiny --corpus ~/.cache/mft/datasets/ND_train_no_paraphrase.json
     """
-    from orchestrator.preflight import make_folder, require_positive
+    from orchestrator.trial.checks import make_folder, require_positive
 
     require_positive(
         {"--vocab-size": vocab_size, "--hidden-size": hidden_size, "--layers": layers, "--heads": heads}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from mlflow.entities import Run
 
 from orchestrator.storage import join, list_folders, parent, read_text
-from orchestrator.tracking import BEST_CHECKPOINT_TAG, LATEST_CHECKPOINT_TAG
+from orchestrator.tracking.runs import BEST_CHECKPOINT_TAG, LATEST_CHECKPOINT_TAG
 from training.checkpointing import STATE_FILE
 from training.errors import InputError
 

@@ -9,12 +9,12 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from orchestrator import options
+from orchestrator.cli import options
 from orchestrator.storage import resolve_storage
 from orchestrator.sweep.fields import FIELD_NAMES
-from orchestrator.tracking_uri import resolve_tracking_uri
-from orchestrator.trial_file import load_trial_file, trial_yaml
-from orchestrator.trial_settings import build_trial_config, parse_betas, parse_epochs, parse_mask_ratio
+from orchestrator.tracking.uri import resolve_tracking_uri
+from orchestrator.trial.settings import build_trial_config, parse_betas, parse_epochs, parse_mask_ratio
+from orchestrator.trial.trial_file import load_trial_file, trial_yaml
 from training.errors import InputError
 
 console = Console()
@@ -101,12 +101,12 @@ def train(
             typer.echo("# gpus_per_worker not given: 1 per worker when the Ray cluster has GPUs, else 0")
         typer.echo(trial_yaml(config, leave_out=("gpus_per_worker",) if gpus_if_any else ()), nl=False)
         return
-    from orchestrator.preflight import check_tracking_store, fit_local_resources
+    from orchestrator.trial.checks import check_tracking_store, fit_local_resources
 
     uri = resolve_tracking_uri(tracking_uri)
     check_tracking_store(uri)  # the quick checks before the slow imports below
     fit_local_resources(config, address, gpus_if_any=gpus_if_any)
-    from orchestrator.trial import launch_trial
+    from orchestrator.trial.launch import launch_trial
 
     notes = []
     if config.global_batch_size != PAPER_GLOBAL_BATCH:
@@ -172,9 +172,9 @@ def export(
         raise InputError("give --latest or --step, not both")
     from mlflow.tracking import MlflowClient
 
-    from orchestrator.checkpoint_choice import choose_checkpoint
-    from orchestrator.preflight import require_store
     from orchestrator.storage import local_copy
+    from orchestrator.trial.checkpoints import choose_checkpoint
+    from orchestrator.trial.checks import require_store
     from training.checkpointing import export_checkpoint
 
     uri = resolve_tracking_uri(tracking_uri)

@@ -34,8 +34,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_constant_schedule_with_warmup
 
-from orchestrator.tracking import ensure_experiment, start_trial_run
-from orchestrator.trial import check_resources, connect_ray, preflight, run_trial
+from orchestrator.tracking.runs import ensure_experiment, start_trial_run
+from orchestrator.trial.launch import check_resources, connect_ray, preflight, run_trial
 from training.config import TrialConfig
 from training.errors import InputError
 from training.loop import build_optimizer, draw_mask_ratio, mask_ratio_generator, to_device, train_step

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from evaluation.questions import PROMPT_STYLES, describe_selection, select_questions
 from evaluation.scoring import SCORINGS
-from orchestrator import options
+from orchestrator.cli import options
 from training.errors import InputError
 from training.knowledge import load_knowledge_set
 
@@ -71,7 +71,7 @@ def evaluate_model(
         raise InputError(f"--scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
     if prompt_style not in (None, *PROMPT_STYLES):
         raise InputError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
-    from orchestrator.preflight import load_model_config, open_output, require_positive
+    from orchestrator.trial.checks import load_model_config, open_output, require_positive
 
     require_positive(
         {"--limit": limit, "--batch-size": batch_size, "--max-new-tokens": max_new_tokens,
@@ -83,7 +83,7 @@ def evaluate_model(
     from evaluation.answering import Decoding, answer_questions, uses_llada
     from evaluation.llada_sampling import commit_schedule
     from evaluation.scoring import rouge1_recall, summarize
-    from orchestrator.trial import check_model
+    from orchestrator.trial.launch import check_model
     from training.methods import resolve_mask_id
 
     check_model(model)

@@ -1,5 +1,5 @@
 """`mft bench`: commands that print throughput figures (driver side, thin; the work is in
-`orchestrator.answering_bench` and `orchestrator.training_bench`, imported when a bench runs)."""
+`orchestrator.bench.answering` and `orchestrator.bench.training`, imported when a bench runs)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from orchestrator.trial_settings import build_trial_config
+from orchestrator.trial.settings import build_trial_config
 
 bench_app = typer.Typer(
     help="Benchmarks that print figures: answering, training throughput.", no_args_is_help=True
@@ -41,7 +41,7 @@ def answering(
     """Time batched vs one-question-at-a-time answering and check both give identical answers."""
     import torch
 
-    from orchestrator.answering_bench import AnswersDiffer, build_answerer, render, time_answering
+    from orchestrator.bench.answering import AnswersDiffer, build_answerer, render, time_answering
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     answer = build_answerer(model, sampler.value, max_new_tokens, device)
@@ -107,7 +107,7 @@ def training(
     )
     import torch
 
-    from orchestrator.training_bench import (
+    from orchestrator.bench.training import (
         measure_training,
         peak_flops_per_gpu,
         print_setting,

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from orchestrator.trial_file import LOGGED_FILE, trial_yaml
+from orchestrator.trial.trial_file import LOGGED_FILE, trial_yaml
 from training.config import TrialConfig
 from training.fingerprint import data_fingerprint
 from training.knowledge import knowledge_files

@@ -15,14 +15,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator import options
+from orchestrator.cli import options
 from orchestrator.storage import resolve_storage
 from orchestrator.sweep.expansion import Overrides, PlannedTrial, expand
 from orchestrator.sweep.planning import local_cluster, plan_resources, render_plan
 from orchestrator.sweep.spec import load_spec, shipped_specs
 from orchestrator.sweep.state import SweepState
-from orchestrator.tracking_uri import resolve_tracking_uri
-from orchestrator.trial_file import trial_yaml
+from orchestrator.tracking.uri import resolve_tracking_uri
+from orchestrator.trial.trial_file import trial_yaml
 from training.errors import InputError
 
 console = Console()
@@ -140,7 +140,7 @@ def sweep(
             spec_file = target if Path(target).is_file() else None
             submit_sweep(sys.argv[1:], sweep_name, spec_file, address, console)
             return
-        from orchestrator.preflight import check_tracking_store
+        from orchestrator.trial.checks import check_tracking_store
 
         uri = resolve_tracking_uri(tracking_uri)
         check_tracking_store(uri)  # a dead server fails in seconds, before Ray is even imported

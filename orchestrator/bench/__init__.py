@@ -1,0 +1,1 @@
+"""What `mft bench` measures: answering and training throughput (driver side)."""

@@ -1,0 +1,1 @@
+"""MLflow, driver side: every name mft logs, the store, runs, and the Train callback."""
