@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import tempfile
+import uuid
 from pathlib import Path
 
 from training.errors import InputError
@@ -103,3 +104,47 @@ def local_copy(location: str) -> tempfile.TemporaryDirectory[str] | None:
     copy = tempfile.TemporaryDirectory(prefix="mft-checkpoint-")
     pyarrow.fs.copy_files(path, copy.name, source_filesystem=fs)
     return copy
+
+
+def make_folder(folder: Path, flag: str) -> Path:
+    """`folder`, created if missing, or one line naming `flag` when it is a file or cannot be made."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{flag} {folder} is a file; name a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"{flag} {folder}: cannot create it ({exc.strerror or exc}); choose a writable folder"
+        ) from exc
+    return folder
+
+
+def probe_folder(folder: Path, flag: str) -> None:
+    """Write and remove a small file in an existing folder."""
+    probe = folder / f".mft-probe-{uuid.uuid4().hex}"
+    try:
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise InputError(f"{flag}: cannot write to {folder} ({reason}); choose a writable place") from exc
+
+
+def check_storage(location: str) -> None:
+    """The storage takes a file: a local folder (created if missing) or a URI's filesystem."""
+    if not is_uri(location):
+        probe_folder(make_folder(Path(location), "--storage"), "--storage")
+        return
+    import pyarrow.fs
+
+    try:
+        fs, path = pyarrow.fs.FileSystem.from_uri(location)
+        fs.create_dir(path, recursive=True)
+        probe = posixpath.join(path, f".mft-probe-{uuid.uuid4().hex}")
+        with fs.open_output_stream(probe) as stream:
+            stream.write(b"ok")
+        fs.delete_file(probe)
+    except (pyarrow.ArrowInvalid, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = f"--storage {location}: cannot write there ({first}); check the URI and credentials"
+        raise InputError(message) from exc

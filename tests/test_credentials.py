@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from orchestrator.cluster import FORWARDED_ENV
 from orchestrator.credentials import SECRET_ENV, secrets_from_environment, with_secrets
-from orchestrator.trial.launch import FORWARDED_ENV
 
 TOKEN = "hf_PLANTEDfakeTokenForTheHookTest0001"
 SCRIPT = f"""

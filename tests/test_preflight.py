@@ -7,12 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from orchestrator.trial.checks import (
-    check_document_lengths,
-    check_storage,
-    check_tracking_store,
-    require_store,
-)
+from orchestrator.storage import check_storage
+from orchestrator.tracking.store import check_tracking_store, require_store
+from orchestrator.trial.checks import check_document_lengths
 from training.errors import InputError
 
 

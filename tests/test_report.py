@@ -99,7 +99,7 @@ class Store:
         self, name: str, trials: list[tuple[TrialConfig, Curves, str]], experiment: str = "mft-sweeps",
         extra_params: dict[str, str] | None = None,
     ) -> tuple[str, list[str]]:  # fmt: skip
-        """A parent run and one child per trial, tagged as `orchestrator.sweep_runner.create_runs` does."""
+        """A parent run and one child per trial, tagged as `orchestrator.sweep.runs.create_runs` does."""
         experiment_id = self.experiment(experiment)
         tags = {"mft.sweep": name, "mft.sweep_kind": "test", "mft.command": "mft sweep test",
                 "mft.storage": str(self.folder / "runs")}  # fmt: skip

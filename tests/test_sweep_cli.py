@@ -58,7 +58,12 @@ def test_gpu_sweep_without_gpus_points_to_tiny_and_launches_nothing(mft, workdir
     [
         (["nosuch"], "nosuch"),
         (["status", "nosuch"], "no sweep 'nosuch'"),
-        (["--resume", "nosuch"], "no sweep 'nosuch'"),
+        (["resume", "nosuch"], "no sweep 'nosuch'"),
+        (["lr", "bogus", "--dry-run"], "unexpected extra argument"),
+        (["list", "--dataset", "nonsense"], "No such option: --dataset"),
+        (["status", "x", "--early-stop", "whatever"], "No such option: --early-stop"),
+        (["seeds", "--early-stop", "asha", "--grace-period", "0", "--dry-run"], "--grace-period must be"),
+        (["seeds", "--name", "../../x", "--dry-run"], "a sweep name is letters"),
         (["lr", "--set", "lr=1e-5", "--set", "lr=2e-5", "--dry-run"], "conflicting overrides"),
         (["seeds", "--early-stop", "hyperband"], "--early-stop"),
     ],

@@ -175,7 +175,7 @@ def wait_until(condition, timeout: float, process: subprocess.Popen) -> bool:
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
     tiny_causal: Path, knowledge: Path, tmp_path: Path
 ) -> None:
-    """Ctrl-C the driver while trial 2 trains; `--resume` finishes trial 2 from its checkpoint,
+    """Ctrl-C the driver while trial 2 trains; `mft sweep resume` finishes trial 2 from its checkpoint,
     leaves trial 1 alone, and both end up as exactly one FINISHED run each. The storage is a
     `file://` URI, so the sweep state, Tune's restore and Train's checkpoints go through URIs."""
     # 1000 one-step epochs (~30 s): long enough that trial 2 cannot finish between its step-10
@@ -197,16 +197,16 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
     output, _ = process.communicate(timeout=300)
     assert reached, "the sweep never got to trial 2's first checkpoint:\n" + output[-3000:]
     assert process.returncode == 130, output[-3000:]
-    assert "--resume cut" in output
+    assert "mft sweep resume cut" in output
     first, second = sorted(sweep.children().values(), key=lambda r: r.info.run_name)
     assert sweep.parent().info.status == "KILLED" and second.info.status == "KILLED"
     first_end = first.info.end_time
     # One trial at a time: trial 2's run starts when the trial does, so its Duration has no queue time.
     assert second.info.start_time >= first_end
 
-    assert f"--resume cut --storage {(tmp_path / 'runs').as_uri()}" in output
+    assert f"mft sweep resume cut --storage {(tmp_path / 'runs').as_uri()}" in output
     resumed = subprocess.run(
-        [*sweep_args(tmp_path, "--resume", "cut"), *uri_storage[:2]],
+        [*MFT, "sweep", "resume", "cut", *uri_storage[:2]],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -61,7 +61,8 @@ def restore_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     generator: torch.Generator,
 ) -> TrainerState:
-    """Every rank: load model, optimizer, scheduler and this rank's mask-ratio RNG from `directory`."""
+    """Every rank: load model, optimizer, scheduler and this rank's mask-position generator from
+    `directory` (the steps' t stream is rebuilt from the step, `training.loop.mask_ratio_generator`)."""
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
     dcp.load(state, checkpoint_id=str(directory))

@@ -15,7 +15,8 @@ import torch
 import torch.distributed as dist
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from evaluation.answering import Decoding, answer_questions
+from evaluation.answering import answer_questions
+from evaluation.decoding import Decoding
 from evaluation.questions import QAItem
 from evaluation.scoring import rouge1_recall, summarize
 from training.config import TrialConfig

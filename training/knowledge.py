@@ -141,14 +141,19 @@ def order_categories(categories: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(first_seen, key=rank))
 
 
+def user_cache() -> Path:
+    """mft's per-user cache: `$XDG_CACHE_HOME/mft`, else `~/.cache/mft` (datasets, tiny models, logs)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "mft"
+
+
 def resolve_data_dir(data_dir: Path | None = None) -> Path:
     """Where the paper's files live: the argument, else $MFT_DATA_DIR, else the per-user cache."""
     if data_dir is not None:
         return Path(data_dir).expanduser()
     if os.environ.get("MFT_DATA_DIR"):
         return Path(os.environ["MFT_DATA_DIR"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "mft" / "datasets"
+    return user_cache() / "datasets"
 
 
 def find_dataset(name: str) -> DatasetSpec:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from training.config import TrialConfig
 from training.evaluating import evaluate
 from training.knowledge import load_knowledge_set
 from training.methods import Batch, Method, build_method, collate
+from training.report import StepMetrics, WorkerReport
 from training.resuming import Resumption, newest_checkpoint_in_run, restore_newest_whole
 from training.sharding import build_mesh, load_sharded_model
 
@@ -53,33 +54,29 @@ class StepWindow:
         self.mask_ratios.append(t)
         self.values.append(values)
 
-    def flush(self) -> list[dict[str, float]]:
-        """Every rank (a collective): the window's per-step metrics averaged over ranks.
+    def flush(self) -> tuple[StepMetrics, ...]:
+        """Every rank (a collective): the window's per-step metrics averaged over ranks; the window
+        is then empty, its clock restarted.
 
-        `train/tokens_per_s` is the window's throughput (all ranks' tokens over its wall time),
+        `tokens_per_s` is the window's throughput (all ranks' tokens over its wall time),
         measured after the all-reduce so that queued device work is counted.
         """
         if not self.steps:
-            return []
+            return ()
         totals = torch.stack(self.values)
         dist.all_reduce(totals)
         rows = totals.tolist()
         world = dist.get_world_size()
         tokens_per_s = sum(row[1] for row in rows) / (time.perf_counter() - self.started)
-        history = [
-            {
-                "step": step,
-                "epoch": epoch,
-                "train/loss": loss / world,
-                "train/lr": lr,
-                "train/tokens_per_s": tokens_per_s,
-                "train/mask_ratio": t,
-            }
+        history = tuple(
+            StepMetrics(step, epoch, loss / world, lr, tokens_per_s, t)
             for step, epoch, lr, t, (loss, _) in zip(
                 self.steps, self.epochs, self.lrs, self.mask_ratios, rows, strict=True
             )
-        ]
-        self.__init__()  # an empty window, its clock restarted
+        )
+        for values in (self.steps, self.epochs, self.lrs, self.mask_ratios, self.values):
+            values.clear()
+        self.started = time.perf_counter()
         return history
 
 
@@ -173,19 +170,31 @@ def set_up(config: TrialConfig) -> WorkerRun:
     state = resumption.state if resumption else TrainerState()
     questions = list(select_questions(knowledge.questions, config.eval_limit))
     return WorkerRun(
-        config, tokenizer, method, questions, sampler, loader, model, optimizer, scheduler, generator,
-        mask_ratio_generator(config.seed, state.step), device, state,
-        resumed_from=state.step if checkpoint is not None else None, resumption=resumption,
-    )  # fmt: skip
+        config=config,
+        tokenizer=tokenizer,
+        method=method,
+        questions=questions,
+        sampler=sampler,
+        loader=loader,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generator=generator,
+        mask_ratios=mask_ratio_generator(config.seed, state.step),
+        device=device,
+        state=state,
+        resumed_from=state.step if checkpoint is not None else None,
+        resumption=resumption,
+    )
 
 
 class Diverged(Exception):
     """The loss went non-finite; raised on every rank at the same report (values are all-reduced)."""
 
 
-def check_finite(history: list[dict[str, float]]) -> dict[str, float] | None:
+def check_finite(history: tuple[StepMetrics, ...]) -> StepMetrics | None:
     """The first step whose loss is NaN or infinite, if any."""
-    return next((row for row in history if not math.isfinite(row["train/loss"])), None)
+    return next((row for row in history if not math.isfinite(row.loss)), None)
 
 
 def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
@@ -229,30 +238,31 @@ def train_epoch(run: WorkerRun, epoch: int, window: StepWindow) -> None:
 
 def report(run: WorkerRun, window: StepWindow, evaluation: bool) -> None:
     """Every rank: the window's step metrics, then (at eval points) evaluate + checkpoint, in one report."""
-    metrics: dict[str, Any] = {"step": run.state.step, "epoch": run.state.epoch, "history": window.flush()}
-    if run.resumed_from:
-        metrics["resumed_from_step"] = run.resumed_from
-    if run.resumption and run.resumption.skipped:
-        metrics["checkpoint_fallback"] = run.resumption.note
-        metrics["corrupt_checkpoints"] = list(run.resumption.skipped)
-    diverged = check_finite(metrics["history"])
+    skipped = run.resumption.skipped if run.resumption else ()
+    record = WorkerReport(
+        step=run.state.step,
+        epoch=run.state.epoch,
+        history=window.flush(),
+        resumed_from_step=run.resumed_from,
+        checkpoint_fallback=run.resumption.note if skipped else None,
+        corrupt_checkpoints=tuple(skipped),
+    )
+    diverged = check_finite(record.history)
     if diverged is not None:
-        ray.train.report(
-            {**metrics, "diverged_step": diverged["step"], "diverged_loss": diverged["train/loss"]}
-        )
+        record = replace(record, diverged_step=diverged.step, diverged_loss=diverged.loss)
+        ray.train.report(record.to_metrics())
         raise Diverged
     if not evaluation:
-        ray.train.report(metrics)
+        ray.train.report(record.to_metrics())
         return
     result = evaluate(run.model, run.tokenizer, run.questions, run.config)
-    metrics.update(result.metrics)
-    if dist.get_rank() == 0:
-        metrics["generations"] = result.generations
+    generations = tuple(result.generations) if dist.get_rank() == 0 else ()
+    record = replace(record, evaluation=result.metrics, generations=generations)
     with tempfile.TemporaryDirectory() as directory:
         save_checkpoint(
             Path(directory), run.model, run.optimizer, run.scheduler, run.generator, run.state, run.config
         )
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+        ray.train.report(record.to_metrics(), checkpoint=ray.train.Checkpoint.from_directory(directory))
 
 
 def train_step(

@@ -12,11 +12,12 @@ from typer import TyperException
 from orchestrator.cli.bench import bench_app
 from orchestrator.cli.data import data_app
 from orchestrator.cli.eval import evaluate_model
+from orchestrator.cli.export import export
 from orchestrator.cli.lab import lab
 from orchestrator.cli.model import model_app
 from orchestrator.cli.report import report
-from orchestrator.cli.sweep import sweep
-from orchestrator.cli.train import export, train
+from orchestrator.cli.sweep import sweep_app
+from orchestrator.cli.train import train
 from training.errors import InputError
 
 app = typer.Typer(
@@ -64,7 +65,7 @@ app.add_typer(model_app, name="model")
 app.command("eval")(evaluate_model)
 app.command("train")(train)
 app.command("export")(export)
-app.command("sweep")(sweep)
+app.add_typer(sweep_app, name="sweep")
 app.command("report")(report)
 app.command("lab")(lab)
 app.add_typer(bench_app, name="bench")

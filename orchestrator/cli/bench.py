@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 from rich.console import Console
 
 from orchestrator.trial.settings import build_trial_config
+from training.errors import InputError
 
 bench_app = typer.Typer(
     help="Benchmarks that print figures: answering, training throughput.", no_args_is_help=True
@@ -18,17 +18,15 @@ bench_app = typer.Typer(
 console, err_console = Console(), Console(stderr=True)
 
 
-class Sampler(str, Enum):
-    ar = "ar"
-    llada = "llada"
-
-
 @bench_app.command("answering")
 def answering(
     model: Annotated[Path, typer.Option(help="Model folder (save_pretrained layout) with its tokenizer.")],
     sampler: Annotated[
-        Sampler, typer.Option(help="ar: greedy decoding; llada: block-wise mask sampling.")
-    ] = Sampler.ar,
+        str,
+        typer.Option(
+            help="ar: greedy decoding; llada: block-wise mask sampling; auto: llada for bidirectional models."
+        ),
+    ] = "ar",
     questions: Annotated[int, typer.Option(min=1, help="How many synthetic questions to answer.")] = 64,
     batch_size: Annotated[int, typer.Option(min=1, help="Questions per batch in batched mode.")] = 32,
     max_new_tokens: Annotated[
@@ -44,7 +42,11 @@ def answering(
     from orchestrator.bench.answering import AnswersDiffer, build_answerer, render, time_answering
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    answer = build_answerer(model, sampler.value, max_new_tokens, device)
+    from evaluation.decoding import SAMPLERS
+
+    if sampler not in SAMPLERS:
+        raise InputError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    answer = build_answerer(model, sampler, max_new_tokens, device)
     # Synthetic, deterministic questions: the benchmark needs no dataset.
     texts = [f"Who is person number {i}?" for i in range(questions)]
     try:
@@ -52,7 +54,7 @@ def answering(
     except AnswersDiffer as exc:
         err_console.print(f"[bold red]outputs differ:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
-    console.print(render(timings, f"answering: {model.name}, sampler {sampler.value}, {device}"))
+    console.print(render(timings, f"answering: {model.name}, sampler {sampler}, {device}"))
     console.print(f"outputs: identical ({questions} answers, batched == one at a time)")
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from evaluation.decoding import SAMPLERS, Decoding, uses_llada
 from evaluation.questions import PROMPT_STYLES, describe_selection, select_questions
 from evaluation.scoring import SCORINGS
 from orchestrator.cli import options
@@ -21,7 +22,6 @@ from training.errors import InputError
 from training.knowledge import load_knowledge_set
 
 console = Console()
-SAMPLERS = ("auto", "ar", "llada")  # evaluation.answering.SAMPLERS, without importing torch here
 DTYPES = ("auto", "bf16", "fp32")
 SCORING_HELP = (
     "ROUGE-1 recall rule: authors (default: the authors' code, which computed the paper's Table 3;"
@@ -71,7 +71,9 @@ def evaluate_model(
         raise InputError(f"--scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
     if prompt_style not in (None, *PROMPT_STYLES):
         raise InputError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
-    from orchestrator.trial.checks import load_model_config, open_output, require_positive
+    from orchestrator.cli.options import require_positive
+    from orchestrator.cli.outputs import open_output
+    from orchestrator.trial.checks import check_model, load_model_config
 
     require_positive(
         {"--limit": limit, "--batch-size": batch_size, "--max-new-tokens": max_new_tokens,
@@ -80,10 +82,9 @@ def evaluate_model(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from evaluation.answering import Decoding, answer_questions, uses_llada
+    from evaluation.answering import answer_questions
     from evaluation.llada_sampling import commit_schedule
     from evaluation.scoring import rouge1_recall, summarize
-    from orchestrator.trial.launch import check_model
     from training.methods import resolve_mask_id
 
     check_model(model)

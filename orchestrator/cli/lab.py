@@ -42,7 +42,7 @@ def lab(
     from orchestrator.lab.lab_sweep import CONTROL_METHOD, DEFAULT_METHODS, LabSettings, run_lab
     from orchestrator.report import report_sweeps
     from orchestrator.storage import resolve_storage
-    from orchestrator.tracking.uri import resolve_tracking_uri
+    from orchestrator.tracking.store import resolve_tracking_uri
 
     methods = tuple(dict.fromkeys([*(method or DEFAULT_METHODS), *([CONTROL_METHOD] if control else [])]))
     unknown = [name for name in methods if name not in method_names()]

@@ -33,7 +33,8 @@ def tiny(
 
     Example: mft model tiny --out ./tiny --corpus ~/.cache/mft/datasets/ND_train_no_paraphrase.json
     """
-    from orchestrator.trial.checks import make_folder, require_positive
+    from orchestrator.cli.options import require_positive
+    from orchestrator.storage import make_folder
 
     require_positive(
         {"--vocab-size": vocab_size, "--hidden-size": hidden_size, "--layers": layers, "--heads": heads}

@@ -1,21 +1,17 @@
-"""`mft train` (one trial on Ray Train) and `mft export` (a checkpoint → HF folder). Driver side, thin."""
+"""`mft train`: one trial on Ray Train, tracked in MLflow (driver side, thin: parse, check, launch)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 
 from orchestrator.cli import options
 from orchestrator.storage import resolve_storage
-from orchestrator.sweep.fields import FIELD_NAMES
-from orchestrator.tracking.uri import resolve_tracking_uri
-from orchestrator.trial.settings import build_trial_config, parse_betas, parse_epochs, parse_mask_ratio
-from orchestrator.trial.trial_file import load_trial_file, trial_yaml
-from training.errors import InputError
+from orchestrator.tracking.store import resolve_tracking_uri
+from orchestrator.trial.settings import FIELD_NAMES, build_trial_config, parse_flags
+from orchestrator.trial.trial_file import config_values, trial_yaml
 
 console = Console()
 PAPER_GLOBAL_BATCH = 64  # 4 GPUs x 16 documents (paper appendix A.4)
@@ -101,12 +97,13 @@ def train(
             typer.echo("# gpus_per_worker not given: 1 per worker when the Ray cluster has GPUs, else 0")
         typer.echo(trial_yaml(config, leave_out=("gpus_per_worker",) if gpus_if_any else ()), nl=False)
         return
-    from orchestrator.trial.checks import check_tracking_store, fit_local_resources
+    from orchestrator.trial.checks import check_trial
 
-    uri = resolve_tracking_uri(tracking_uri)
-    check_tracking_store(uri)  # the quick checks before the slow imports below
-    fit_local_resources(config, address, gpus_if_any=gpus_if_any)
-    from orchestrator.trial.launch import launch_trial
+    uri, location = resolve_tracking_uri(tracking_uri), resolve_storage(storage)
+    checked = check_trial(
+        config, tracking_uri=uri, storage=location, address=address, gpus_if_any=gpus_if_any
+    )
+    from orchestrator.trial.launch import launch_trial  # Ray and the training loop: after every check
 
     notes = []
     if config.global_batch_size != PAPER_GLOBAL_BATCH:
@@ -115,105 +112,12 @@ def train(
             f" {config.batch_size}); the paper's is {PAPER_GLOBAL_BATCH} (4 x 16)"
         )
     launch_trial(
-        config,
+        checked,
         tracking_uri=uri,
         experiment=experiment,
-        storage=resolve_storage(storage),
+        storage=location,
         address=address,
         console=console,
         gpus_if_any=gpus_if_any,
         notes=notes,
-    )
-
-
-def config_values(source: str | None, tracking_uri: str | None) -> dict[str, Any]:
-    """The values of --config: a local trial file, or a run's logged one (runs:/RUN_ID/trial.yaml)."""
-    if not source:
-        return {}
-    if not source.startswith("runs:/"):
-        return load_trial_file(Path(source))
-    from mlflow.artifacts import download_artifacts
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file: no bar
-    try:
-        path = download_artifacts(artifact_uri=source, tracking_uri=resolve_tracking_uri(tracking_uri))
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"--config {source}: cannot fetch it ({first}); check the run id and --tracking-uri"
-        ) from exc
-    return load_trial_file(Path(path))
-
-
-def parse_flags(given: dict[str, Any]) -> dict[str, Any]:
-    """The flags written as text (--eval-at, --mask-ratio, --betas) as TrialConfig values."""
-    parsers = {"eval_at": parse_epochs, "mask_ratio": parse_mask_ratio, "betas": parse_betas}
-    return {key: parsers[key](value) if key in parsers else value for key, value in given.items()}
-
-
-def export(
-    run_id: str = typer.Argument(..., help="The trial's MLflow run id."),
-    out: Path = typer.Option(..., help="Folder to write the Hugging Face model to."),
-    latest: bool = typer.Option(
-        False, "--latest", help="Export the latest checkpoint \\[default: the best]."
-    ),
-    step: int = typer.Option(
-        None, help="Export the checkpoint of this optimizer step, if still kept \\[default: the best]."
-    ),
-    tracking_uri: str = options.TRACKING_URI,
-) -> None:
-    """Write a trial's checkpoint (the best by default) as a model folder that `from_pretrained` loads.
-
-    Ray keeps the best and the latest checkpoint of a trial, so --step finds one of those.
-
-    Example: mft export 3f2a... --out ./best-model
-    """
-    if latest and step is not None:
-        raise InputError("give --latest or --step, not both")
-    from mlflow.tracking import MlflowClient
-
-    from orchestrator.storage import local_copy
-    from orchestrator.trial.checkpoints import choose_checkpoint
-    from orchestrator.trial.checks import require_store
-    from training.checkpointing import export_checkpoint
-
-    uri = resolve_tracking_uri(tracking_uri)
-    require_store(uri)  # reading never creates a store
-    client = MlflowClient(uri)
-    try:
-        run = client.get_run(run_id)
-    except Exception as exc:
-        raise InputError(f"no MLflow run {run_id!r} in this tracking store; check --tracking-uri") from exc
-    chosen = choose_checkpoint(run, latest=latest, step=step)
-    copy = local_copy(chosen.location)
-    folder = Path(copy.name) if copy else Path(chosen.location)
-    if not folder.is_dir():
-        raise InputError(f"run {run_id}'s checkpoint {chosen.location} is not on disk any more")
-    try:
-        export_checkpoint(folder, out)
-    finally:
-        if copy:
-            copy.cleanup()
-    console.print(f"exported the {chosen.which} checkpoint (step {chosen.step}) of run {run_id} to {out}")
-    note = diffusion_note(run.data.params, out)
-    if note:
-        console.print(note, highlight=False, soft_wrap=True)  # a command to copy: never wrapped
-
-
-def diffusion_note(params: dict[str, str], out: Path) -> str | None:
-    """For a dLLM export: HF `generate` decodes left to right, which is not how this model answers."""
-    from training.method_registry import method_info, method_names
-
-    method = params.get("method", "")
-    if method not in method_names() or not method_info(method).bidirectional:
-        return None
-    remote = " --trust-remote-code" if params.get("trust_remote_code") == "True" else ""
-    settings = (
-        f"--block-length {params.get('block_length', 4)} --max-new-tokens {params.get('max_new_tokens', 128)}"
-    )
-    return (
-        f"[yellow]note:[/] {out} is a diffusion LLM ({method}): Hugging Face `generate` decodes left to"
-        " right and does not answer as this model was evaluated. Sample it with LLaDA's sampler, as"
-        f" training evaluated it: mft eval --model {out} --dataset {params.get('dataset', 'DATASET')}"
-        f" --sampler llada {settings}{remote}"
     )

@@ -17,6 +17,7 @@ from rich.console import Console
 from orchestrator.lab.base_models import LabPaths, LabRecipe, lab_root, prepare_lab
 from orchestrator.sweep.expansion import Overrides, PlannedTrial, expand
 from orchestrator.sweep.launch import start_sweep
+from orchestrator.sweep.request import SweepRequest
 from orchestrator.sweep.spec import ModelChoice, SweepSpec, load_spec
 from orchestrator.sweep.state import SweepState
 from training.errors import InputError
@@ -80,8 +81,15 @@ def run_lab(
         settings.recipe, lab_root(settings.data_dir), rebuild=settings.rebuild_base, console=console
     )
     trials = lab_trials(paths, settings)
-    name = name or f"{LAB_KIND}-{datetime.now():%m%d-%H%M%S}"
-    return start_sweep(LAB_KIND, trials, name, EXPERIMENT, tracking_uri, storage, None, (None, 0), console)
+    request = SweepRequest(
+        kind=LAB_KIND,
+        trials=tuple(trials),
+        name=name or f"{LAB_KIND}-{datetime.now():%m%d-%H%M%S}",
+        tracking_uri=tracking_uri,
+        storage=storage,
+        experiment=EXPERIMENT,
+    )
+    return start_sweep(request, console)
 
 
 def method_scores(state: SweepState) -> dict[str, dict[str, list[float]]]:

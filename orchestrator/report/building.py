@@ -41,7 +41,7 @@ from orchestrator.report.tables import (
 )
 from orchestrator.report.terminal import print_table
 from orchestrator.report.trials import Trial, load_trial
-from orchestrator.tracking.uri import resolve_tracking_uri
+from orchestrator.tracking.store import resolve_tracking_uri
 from training.errors import InputError
 
 FILES = {"md": "report.md", "csv": "report.csv", "latex": "report.tex", "html": "report.html"}

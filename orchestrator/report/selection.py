@@ -13,7 +13,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.report.grouping import display_value, numeric
-from orchestrator.report.trials import PARENT_TAG, SWEEP_KIND_TAG, SWEEP_TAG, trial_params
+from orchestrator.report.trials import trial_params
+from orchestrator.tracking.names import PARENT_TAG, SWEEP_KIND_TAG, SWEEP_TAG
 from training.errors import InputError
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")

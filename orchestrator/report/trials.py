@@ -12,16 +12,13 @@ from dataclasses import dataclass, field
 from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
 
+from orchestrator.tracking.names import ACCURACY_PREFIX, ERROR_TAG, SWEEP_TAG
 from training.knowledge import order_categories
 
 SUMMARY = ("fwd", "bwd", "total")
 """The direction macro averages and their mean, after the per-category columns."""
 DEFAULT_SCORING = "rouge-score"
 """Runs logged before the `scoring` param existed were scored with `rouge-score`."""
-SWEEP_TAG = "mft.sweep"
-SWEEP_KIND_TAG = "mft.sweep_kind"
-PARENT_TAG = "mlflow.parentRunId"
-ERROR_TAG = "mft.error"
 REPORTED_STATUSES = ("FINISHED", "RUNNING")
 """Statuses whose runs enter tables; RUNNING ones with what they have so far, marked."""
 
@@ -109,9 +106,9 @@ def trial_params(run: Run) -> dict[str, str]:
 def load_trial(client: MlflowClient, run: Run) -> Trial:
     """Read one run's `acc/*` histories (one request per metric)."""
     curves = {
-        key.removeprefix("acc/"): curve_from(client.get_metric_history(run.info.run_id, key))
+        key.removeprefix(ACCURACY_PREFIX): curve_from(client.get_metric_history(run.info.run_id, key))
         for key in sorted(run.data.metrics)
-        if key.startswith("acc/")
+        if key.startswith(ACCURACY_PREFIX)
     }
     tags = run.data.tags
     return Trial(

@@ -21,7 +21,6 @@ from typing import Any
 
 import yaml
 
-from orchestrator.sweep.fields import FIELD_NAMES, check_field
 from orchestrator.sweep.spec import (
     ALL_CONDITIONS,
     MethodValues,
@@ -30,7 +29,7 @@ from orchestrator.sweep.spec import (
     name_list,
     spec_value,
 )
-from orchestrator.trial.settings import build_trial_config, trial_name
+from orchestrator.trial.settings import FIELD_NAMES, build_trial_config, check_field, trial_name
 from training.config import TrialConfig
 from training.errors import InputError
 from training.knowledge import byo_folder, find_dataset

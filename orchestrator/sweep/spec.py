@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from orchestrator.sweep.fields import check_field, coerce_field
 from orchestrator.trial.schedules import Schedules, parse_schedules
+from orchestrator.trial.settings import check_field, coerce_field
 from orchestrator.trial.trial_file import is_trial_mapping, trial_values
 from training.errors import InputError
 from training.method_registry import method_info

@@ -1,22 +1,109 @@
-"""Opening the MLflow store a command writes to (driver side): a new sqlite store is created once.
+"""The MLflow store a command talks to (driver side): where it is, whether it answers, opening it.
 
-MLflow creates (or migrates) a sqlite store's schema the first time a process opens it; two
-processes doing so at once both fail in the migration and can leave the file broken for every
-later command. A file lock beside the database lets one process create the schema while the
-others wait, then open the finished store. The `.lock` file stays: removing it would let a
-waiting process lock a file nobody else sees.
+The URI is resolved the same way by every command. Writing commands check the store before Ray
+starts (a server: one short-timeout request, not MLflow's minutes of retries); read-only commands
+use `require_store`, which never creates one. A new sqlite store is created under a lock: MLflow
+creates (or migrates) its schema the first time a process opens it, and two processes doing so at
+once both fail in the migration and can leave the file broken for every later command. The
+`.lock` file stays: removing it would let a waiting process lock a file nobody else sees.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
+import json
+import os
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlflow.tracking import MlflowClient
+from orchestrator.storage import probe_folder
+from training.errors import InputError
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+SERVER_TIMEOUT_S = 5.0
+SERVER_HINT = "start it (mlflow server ...) or pass another --tracking-uri"
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else sqlite in the working directory (absolute,
+    so Ray processes started elsewhere write to the same file)."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    return uri
+
+
+def check_tracking_store(uri: str, timeout_s: float = SERVER_TIMEOUT_S) -> None:
+    """The store can be written: a sqlite file's folder exists and takes files; a server answers."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if path.is_dir():
+            raise InputError(
+                f"--tracking-uri {uri} names a folder; name a file, e.g. sqlite:///{path}/mlflow.db"
+            )
+        if not path.parent.is_dir():
+            raise InputError(f"--tracking-uri {uri}: folder {path.parent} does not exist; create it first")
+        probe_folder(path.parent, "--tracking-uri")
+    elif uri.startswith(("http://", "https://")):
+        check_server(uri, timeout_s)
+
+
+def require_store(uri: str) -> None:
+    """For read-only commands: the store must already exist (a sqlite file is never created here)."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise InputError(
+                f"no MLflow store at {path}; run where the runs were tracked or pass --tracking-uri"
+            )
+    elif uri.startswith(("http://", "https://")):
+        check_server(uri)
+
+
+def check_server(uri: str, timeout_s: float = SERVER_TIMEOUT_S) -> None:
+    """One request to the server's REST API: refused, timed out or unauthorised ends in one line."""
+    url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/search"
+    request = urllib.request.Request(
+        url, data=json.dumps({"max_results": 1}).encode(), headers=_auth_headers(), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise InputError(
+                f"MLflow server {uri} refused access ({exc.code}); set MLFLOW_TRACKING_USERNAME and"
+                " MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+            ) from exc
+        message = f"MLflow server {uri} answered {exc.code} {exc.reason}; is it an MLflow server?"
+        raise InputError(message) from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise InputError(f"no MLflow server answers at {uri} ({reason}); {SERVER_HINT}") from exc
+
+
+def _auth_headers() -> dict[str, str]:
+    """The credentials MLflow's client would send, so a basic-auth server is checked as it is used."""
+    headers = {"Content-Type": "application/json"}
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    elif user and password:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    return headers
 
 
 def open_tracking_store(uri: str) -> MlflowClient:
     """A client whose store exists with its schema, created under a lock when it is sqlite."""
+    from mlflow.tracking import MlflowClient
+
     if not uri.startswith("sqlite:///"):
         return MlflowClient(uri)
     database = Path(uri.removeprefix("sqlite:///"))

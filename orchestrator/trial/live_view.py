@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from orchestrator.tracking import names
+
 # Display name → MLflow run id (None or "": the trial has not started), or a function giving that.
 Rows = Mapping[str, str | None] | Callable[[], Mapping[str, str | None]]
 
@@ -33,10 +35,10 @@ def trial_table(client: MlflowClient, runs: Rows) -> Table:
         table.add_row(
             name,
             run.info.status,
-            _fmt(m.get("epoch"), "{:.2f}"),
-            _fmt(m.get("train/loss"), "{:.4f}"),
-            _fmt(m.get("acc/total"), "{:.3f}"),
-            _fmt(m.get("best/acc_total"), "{:.3f}"),
+            _fmt(m.get(names.EPOCH), "{:.2f}"),
+            _fmt(m.get(names.TRAIN_LOSS), "{:.4f}"),
+            _fmt(m.get(names.TOTAL_ACCURACY), "{:.3f}"),
+            _fmt(m.get(names.BEST_TOTAL), "{:.3f}"),
         )
     return table
 

@@ -1,0 +1,82 @@
+"""`mft export`: a trial's checkpoint as a Hugging Face model folder (driver side, thin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from orchestrator.cli import options
+from orchestrator.tracking.store import resolve_tracking_uri
+from training.errors import InputError
+
+console = Console()
+
+
+def export(
+    run_id: str = typer.Argument(..., help="The trial's MLflow run id."),
+    out: Path = typer.Option(..., help="Folder to write the Hugging Face model to."),
+    latest: bool = typer.Option(
+        False, "--latest", help="Export the latest checkpoint \\[default: the best]."
+    ),
+    step: int = typer.Option(
+        None, help="Export the checkpoint of this optimizer step, if still kept \\[default: the best]."
+    ),
+    tracking_uri: str = options.TRACKING_URI,
+) -> None:
+    """Write a trial's checkpoint (the best by default) as a model folder that `from_pretrained` loads.
+
+    Ray keeps the two best checkpoints of a trial (by acc/total) and the latest, so --step finds one of those.
+
+    Example: mft export 3f2a... --out ./best-model
+    """
+    if latest and step is not None:
+        raise InputError("give --latest or --step, not both")
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.storage import local_copy
+    from orchestrator.tracking.store import require_store
+    from orchestrator.trial.checkpoints import choose_checkpoint
+    from training.checkpointing import export_checkpoint
+
+    uri = resolve_tracking_uri(tracking_uri)
+    require_store(uri)  # reading never creates a store
+    client = MlflowClient(uri)
+    try:
+        run = client.get_run(run_id)
+    except Exception as exc:
+        raise InputError(f"no MLflow run {run_id!r} in this tracking store; check --tracking-uri") from exc
+    chosen = choose_checkpoint(run, latest=latest, step=step)
+    copy = local_copy(chosen.location)
+    folder = Path(copy.name) if copy else Path(chosen.location)
+    if not folder.is_dir():
+        raise InputError(f"run {run_id}'s checkpoint {chosen.location} is not on disk any more")
+    try:
+        export_checkpoint(folder, out)
+    finally:
+        if copy:
+            copy.cleanup()
+    console.print(f"exported the {chosen.which} checkpoint (step {chosen.step}) of run {run_id} to {out}")
+    note = diffusion_note(run.data.params, out)
+    if note:
+        console.print(note, highlight=False, soft_wrap=True)  # a command to copy: never wrapped
+
+
+def diffusion_note(params: dict[str, str], out: Path) -> str | None:
+    """For a dLLM export: HF `generate` decodes left to right, which is not how this model answers."""
+    from training.method_registry import method_info, method_names
+
+    method = params.get("method", "")
+    if method not in method_names() or not method_info(method).bidirectional:
+        return None
+    remote = " --trust-remote-code" if params.get("trust_remote_code") == "True" else ""
+    settings = (
+        f"--block-length {params.get('block_length', 4)} --max-new-tokens {params.get('max_new_tokens', 128)}"
+    )
+    return (
+        f"[yellow]note:[/] {out} is a diffusion LLM ({method}): Hugging Face `generate` decodes left to"
+        " right and does not answer as this model was evaluated. Sample it with LLaDA's sampler, as"
+        f" training evaluated it: mft eval --model {out} --dataset {params.get('dataset', 'DATASET')}"
+        f" --sampler llada {settings}{remote}"
+    )

@@ -1,0 +1,55 @@
+"""Every name `mft` writes to MLflow and reads back, in one place (driver side; imports nothing).
+
+Tags carry locations and bookkeeping, metrics the curves. A report, `mft sweep status` or a
+resumed sweep finds runs by these names, so each is declared once, here.
+"""
+
+# Run tags: one trial.
+TRIAL_ID_TAG = "mft.trial_id"
+"""The trial's identity (configuration + storage): a rerun finds its run again by it."""
+STORAGE_TAG = "mft.storage"
+BEST_CHECKPOINT_TAG = "mft.best_checkpoint"
+LATEST_CHECKPOINT_TAG = "mft.latest_checkpoint"
+CORRUPT_BEST_TAG = "mft.best_checkpoint_corrupt"
+RESUMED_TAG = "mft.resumed_from_step"
+FALLBACK_TAG = "mft.checkpoint_fallback"
+REPAIR_TAG = "mft.repaired"
+DIVERGED_TAG = "mft.diverged"
+FAILURE_TAG = "mft.failure"
+"""Why the trial's last attempt failed, in one line."""
+FAILURE_LOG_TAG = "mft.failure_log"
+PREVIOUS_FAILURE_TAG = "mft.previous_failure"
+ERROR_TAG = "mft.error"
+"""A sweep trial's error, as Tune reported it."""
+
+# Run tags: one sweep (on its parent run; SWEEP_TAG on the children too).
+SWEEP_TAG = "mft.sweep"
+SWEEP_KIND_TAG = "mft.sweep_kind"
+COMMAND_TAG = "mft.command"
+BEST_TRIAL_TAG = "mft.best_trial"
+PARENT_TAG = "mlflow.parentRunId"
+
+# Experiment tag: MLflow 3's UI chooses its "Machine learning" or "GenAI" layout by it.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+ML_EXPERIMENT_KIND = "custom_model_development"
+
+# Metrics, logged with step = optimizer step.
+EPOCH = "epoch"
+TRAIN_LOSS = "train/loss"
+TRAIN_LR = "train/lr"
+TRAIN_TOKENS_PER_S = "train/tokens_per_s"
+TRAIN_MASK_RATIO = "train/mask_ratio"
+ACCURACY_PREFIX = "acc/"
+TOTAL_ACCURACY = "acc/total"
+BEST_STEP = "best/step"
+BEST_EPOCH = "best/epoch"
+BEST_ACCURACY_PREFIX = "best/acc_"
+BEST_TOTAL = "best/acc_total"
+TRIALS_FINISHED = "trials/finished"
+TRIALS_FAILED = "trials/failed"
+
+# Artifacts.
+TRIAL_FILE = "trial.yaml"
+"""The trial's configuration, as `mft train --config runs:/RUN_ID/trial.yaml` reads it."""
+GENERATIONS_FOLDER = "generations"
+SWEEP_TRIALS_FILE = "sweep/trials.json"
