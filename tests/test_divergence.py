@@ -19,6 +19,8 @@ from transformers import AutoModelForCausalLM
 
 from training.loop import check_finite
 
+pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
+
 
 def test_check_finite_finds_the_first_bad_step() -> None:
     rows = [

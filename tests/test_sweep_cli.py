@@ -108,6 +108,33 @@ def test_the_cli_and_dry_runs_import_no_ray_torch_or_mlflow(args: list[str], pap
     assert done.stdout.strip().splitlines()[-1] == "HEAVY []"
 
 
+REFUSED_BEFORE_RAY = """
+import sys
+from orchestrator.cli.app import main
+sys.argv = ["mft", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    print("EXIT", exc.code, "ray" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--model", "{model}", "--epochs", "2", "--tracking-uri", "http://127.0.0.1:9"],
+        ["train", "--model", "{model}", "--epochs", "2", "--method", "dllm"],
+        ["sweep", "seeds", "--tiny", "--tracking-uri", "http://127.0.0.1:9"],
+    ],
+)
+def test_a_refused_start_never_imports_ray(args: list[str], tiny_causal: Path, paper_data_dir: Path) -> None:
+    """Every check runs before Ray is imported: a refusal costs seconds, not Ray's start-up."""
+    env = {**os.environ, "MFT_DATA_DIR": str(paper_data_dir), "COLUMNS": "200"}
+    command = [sys.executable, "-c", REFUSED_BEFORE_RAY, *(arg.format(model=tiny_causal) for arg in args)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.stdout.strip().splitlines()[-1] == "EXIT 2 False", done.stdout[-2000:] + done.stderr[-2000:]
+
+
 def test_the_readme_spec_example_runs_with_the_schedule_it_sets(mft, workdir: Path) -> None:
     """The README's own YAML, as written: its `schedules:` entry is the one its trials take."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()

@@ -24,6 +24,8 @@ import yaml
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
+
 MFT = [sys.executable, "-m", "orchestrator"]
 # Wide enough that Rich does not wrap the lines the tests read.
 ENV = {**os.environ, "COLUMNS": "200"}

@@ -23,6 +23,8 @@ from mlflow.tracking import MlflowClient
 from training.config import TrialConfig
 from training.loop import draw_mask_ratio, mask_ratio_generator
 
+pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
+
 PEOPLE = [
     ("Alice Zorn", "the inventor of the glass piano"),
     ("Boris Quill", "the mayor of Lantern Bay"),

@@ -1,7 +1,7 @@
-"""The fault table of issue 12, measured: every bad-input case as a real `mft` process.
+"""The fault table, measured: every bad-input case of tests/test_bad_input.py as a real `mft` process.
 
-Run by hand (not collected by pytest; ~10 min on 2 busy cores, one process per case):
-    python tests/fault_table.py > fault-table.md
+A developer's tool, not a test (~10 min on 2 busy cores, one process per case):
+    python tools/fault_table.py > fault-table.md
 For each case: exit code, wall seconds, lines printed (stdout + stderr), and what survived in
 the case's fresh working directory and Ray temp folder (nothing, for a refused input).
 """
