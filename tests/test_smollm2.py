@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 MFT = [sys.executable, "-m", "orchestrator"]
 ENV = {**os.environ, "COLUMNS": "400"}
 STATEMENTS = 4
+EPOCHS = 8  # one step each: 4 statements, batch 4
 OPENING = " known far and wide for being"  # every NameDescription N2D statement has it
 
 
@@ -84,7 +85,7 @@ def ar_trial(smollm2: Path, statements: Path, tmp_path_factory: pytest.TempPathF
     workdir = tmp_path_factory.mktemp("smollm2-ar")
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     run(["train", "--dataset", str(statements), "--method", "ar", "--model", str(smollm2),
-         "--epochs", "12", "--eval-at", "0,12", "--lr", "1e-4", "--batch-size", str(STATEMENTS),
+         "--epochs", str(EPOCHS), "--eval-at", f"0,{EPOCHS}", "--lr", "2e-4", "--batch-size", str(STATEMENTS),
          "--workers", "1", "--gpus-per-worker", "0", "--max-new-tokens", "24", "--log-every", "1",
          "--tracking-uri", uri, "--storage", str(workdir / "runs"), "--experiment", "smollm2"],
         workdir)  # fmt: skip
@@ -97,13 +98,18 @@ def test_ar_fine_tuning_learns_the_statements_it_did_not_know(ar_trial: tuple[st
     uri, run_id = ar_trial
     client = MlflowClient(uri)
     losses = [m.value for m in sorted(client.get_metric_history(run_id, "train/loss"), key=lambda m: m.step)]
-    assert len(losses) == 12 and sum(losses[-3:]) / 3 < 0.5 * sum(losses[:3]) / 3
+    assert len(losses) == EPOCHS and losses[-1] < 0.3 * losses[0], losses
     accuracy = {m.step: m.value for m in client.get_metric_history(run_id, "acc/total")}
-    assert accuracy[0] < 0.4 and accuracy[12] > 0.8, accuracy
-    table = json.loads(Path(client.download_artifacts(run_id, "generations/step_0000012.json")).read_text())
-    columns = table["columns"]
-    learnt = dict(zip(columns, table["data"][0], strict=True))
-    assert learnt["prediction"].startswith(learnt["answer"][:30])  # the statement's own words
+    assert accuracy[0] < 0.4 and accuracy[EPOCHS] > 0.75, accuracy
+
+    def continued(step: int) -> list[bool]:
+        """Per statement: does the completion start with the statement's own next words?"""
+        path = client.download_artifacts(run_id, f"generations/step_{step:07d}.json")
+        table = json.loads(Path(path).read_text())
+        answers = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
+        return [a["prediction"].split()[:4] == a["answer"].split()[:4] for a in answers]
+
+    assert not any(continued(0)) and any(continued(EPOCHS))
 
 
 @pytest.fixture(scope="module")
