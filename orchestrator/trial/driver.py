@@ -102,9 +102,13 @@ def run_trial(
             diverged = f"the loss diverged at step {final.diverged_step}: {final.diverged_loss}"
             client.set_tag(config.run_id, FAILURE_TAG, diverged)
             raise TrialFailed(f"{diverged}; lower --lr (the run is marked FAILED)")
-        if final is not None and final.failure is not None:
-            client.set_tag(config.run_id, FAILURE_TAG, final.failure)
-            raise TrialFailed(f"{final.failure} (not retried: it would fail again; the run is marked FAILED)")
+        # A failure reported before any checkpoint is not in fit()'s Result: the callback tagged it.
+        failure = client.get_run(config.run_id).data.tags.get(FAILURE_TAG)
+        if failure is None and final is not None:
+            failure = final.failure
+        if failure is not None:
+            client.set_tag(config.run_id, FAILURE_TAG, failure)
+            raise TrialFailed(f"{failure} (not retried: it would fail again; the run is marked FAILED)")
         status = RunStatus.FINISHED
     except KeyboardInterrupt:
         status = RunStatus.KILLED
