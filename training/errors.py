@@ -1,5 +1,9 @@
-"""User-facing errors, raised at validation boundaries (driver and worker alike)."""
+"""User-facing errors, raised at validation boundaries (driver and worker alike).
 
+`InputError` lives in `evaluation.errors` (the bottom layer, where prompts are built) and is the
+same class here.
+"""
 
-class InputError(ValueError):
-    """A user mistake. The message is one line: what is wrong and how to fix it."""
+from evaluation.errors import InputError
+
+__all__ = ["InputError"]

@@ -30,7 +30,9 @@ SCORING_HELP = (
 
 
 def evaluate_model(
-    model: str = typer.Option(..., help="Model folder or hub id (from_pretrained)."),
+    model: str = typer.Option(
+        ..., help="Model folder, hub id (from_pretrained), or a .gguf file (converted once, cached)."
+    ),
     dataset: str = typer.Option("namedesc", help="namedesc, bio, wiki, or a bring-your-own folder."),
     sampler: str = typer.Option("auto", help="ar (greedy), llada, or auto (llada for bidirectional models)."),
     limit: int = typer.Option(
@@ -84,9 +86,12 @@ def evaluate_model(
 
     from evaluation.answering import answer_questions
     from evaluation.llada_sampling import commit_schedule
+    from evaluation.prompting import prompt_ids
     from evaluation.scoring import rouge1_recall, summarize
+    from orchestrator.gguf_models import local_model
     from training.methods import resolve_mask_id
 
+    model = local_model(model)
     check_model(model)
     knowledge = load_knowledge_set(dataset, data_dir=data_dir)
     items = select_questions(knowledge.questions, limit)
@@ -120,6 +125,8 @@ def evaluate_model(
     net.to(device).eval()
 
     questions = [item.question for item in items]
+    shown = tokenizer.decode(prompt_ids(tokenizer, questions[0], prompt_style))
+    console.print(f"{prompt_style} prompt, as the model sees it: {shown!r}", markup=False, highlight=False)
     with _progress() as progress:
         task = progress.add_task("answering", total=len(questions))
         advance = lambda n: progress.advance(task, n)  # noqa: E731

@@ -28,7 +28,9 @@ def train(
     dataset: str = typer.Option("namedesc", help="namedesc, bio, wiki, or a bring-your-own folder."),
     method: str = typer.Option("masked", help="ar, masked, masked-random or dllm."),
     model: str = typer.Option(
-        None, help="Model folder or hub id (from_pretrained) \\[default: --config's; required without it]."
+        None,
+        help="Model folder, hub id (from_pretrained) or .gguf file (converted once, cached)"
+        " \\[default: --config's; required without it].",
     ),
     lr: float = typer.Option(None, help="Peak learning rate \\[default: the paper's for the method]."),
     epochs: int = typer.Option(
@@ -44,7 +46,11 @@ def train(
     workers: int = typer.Option(1, help="Ray Train workers (one GPU each on a GPU cluster)."),
     gpus_per_worker: float = typer.Option(None, help="0 = CPU/gloo \\[default: 1 if the cluster has GPUs]."),
     precision: str = typer.Option("bf16", help="bf16 (FSDP2 mixed precision) or fp32."),
-    mask_token: str = typer.Option(None, help="Mask token or id \\[default: the model's own]."),
+    mask_token: str = typer.Option(
+        None,
+        help="Mask token or id, or `add`: a new special token <|mft_mask|>, embeddings grown by one"
+        " mean-initialised row \\[default: the model's own].",
+    ),
     weight_decay: float = typer.Option(0.1, help="AdamW weight decay (none on biases and norm weights)."),
     betas: str = typer.Option("0.9,0.95", help="AdamW betas as B1,B2."),
     grad_clip: float = typer.Option(1.0, help="Gradient-norm clip."),
@@ -97,7 +103,11 @@ def train(
             typer.echo("# gpus_per_worker not given: 1 per worker when the Ray cluster has GPUs, else 0")
         typer.echo(trial_yaml(config, leave_out=("gpus_per_worker",) if gpus_if_any else ()), nl=False)
         return
+    from orchestrator.gguf_models import is_gguf, local_model
     from orchestrator.trial.checks import check_trial
+
+    if is_gguf(config.model):  # converted once on this machine; workers load the folder
+        config = config.replace(model=local_model(config.model))
 
     uri, location = resolve_tracking_uri(tracking_uri), resolve_storage(storage)
     checked = check_trial(

@@ -19,6 +19,8 @@ FAILURE_TAG = "mft.failure"
 """Why the trial's last attempt failed, in one line."""
 FAILURE_LOG_TAG = "mft.failure_log"
 PREVIOUS_FAILURE_TAG = "mft.previous_failure"
+MASK_TOKEN_TAG = "mft.mask_token"
+"""The token masked and dllm trials mask with, its id, and whether `--mask-token add` added it."""
 ERROR_TAG = "mft.error"
 """A sweep trial's error, as Tune reported it."""
 

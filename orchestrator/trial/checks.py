@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from evaluation.decoding import is_bidirectional
 from orchestrator.cluster import fit_trial, local_cluster, names_cluster
 from orchestrator.storage import check_storage
@@ -88,9 +90,12 @@ def load_model_config(model: str, trust_remote_code: bool) -> Any:
 
 
 def check_data_and_model(config: TrialConfig) -> CheckedTrial:
-    """The data loads, the model and its tokenizer load, the method encodes the data for them."""
+    """The data loads, the model and its tokenizer load, the method encodes the data for them, and
+    one question prompt and one training example render for this model (`rendering`)."""
     from transformers import AutoTokenizer
 
+    from orchestrator.trial.rendering import check_rendering, mask_token_summary
+    from training.mask_token import prepare_tokenizer
     from training.method_registry import method_info
     from training.methods import build_method
 
@@ -103,9 +108,6 @@ def check_data_and_model(config: TrialConfig) -> CheckedTrial:
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from exc
     info = method_info(config.method)
-    method = build_method(config.method, tokenizer, config.mask_token)  # refuses a missing mask token
-    context = getattr(model_config, "max_position_embeddings", None)
-    note = check_document_lengths(knowledge.documents, lambda text: method.encode(tokenizer, text), context)
     if info.bidirectional and not is_bidirectional(model_config):
         raise InputError(
             f"method {config.method} needs a bidirectional model (LLaDA, or"
@@ -113,7 +115,17 @@ def check_data_and_model(config: TrialConfig) -> CheckedTrial:
         )
     if info.bidirectional and config.max_new_tokens % config.block_length:
         raise InputError("--max-new-tokens must be a multiple of --block-length for the LLaDA sampler")
-    return CheckedTrial(config, knowledge, (f"[yellow]note:[/] {note}",) if note else ())
+    prepare_tokenizer(tokenizer, config.method, config.mask_token)  # --mask-token add, as workers do
+    method = build_method(config.method, tokenizer, config.mask_token)  # refuses a missing mask token
+    context = getattr(model_config, "max_position_embeddings", None)
+    shown = check_rendering(config, tokenizer, method, knowledge, context)
+    summary = mask_token_summary(config, tokenizer, model_config.vocab_size)
+    shown += [f"mask token: {summary}"] if summary else []
+    notes = [f"[dim]{escape(text)}[/]" for text in shown]  # prompts hold brackets: [INST]
+    note = check_document_lengths(knowledge.documents, lambda text: method.encode(tokenizer, text), context)
+    if note:
+        notes.append(f"[yellow]note:[/] {escape(note)}")
+    return CheckedTrial(config, knowledge, tuple(notes))
 
 
 def check_document_lengths(

@@ -2,7 +2,8 @@
 
 `run_trial` is what `mft train` (through `orchestrator.trial.launch`) and every Tune trial of a
 sweep (`orchestrator.sweep.tuning`) call, so both log into the same kind of run. It reads how
-training ended from `fit()`'s Result: the workers' last report says whether the loss diverged.
+training ended from `fit()`'s Result: the workers' last report says whether the loss diverged or
+a deterministic error stopped every rank (`training.failures`: not retried, unlike a dead worker).
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from ray.train import CheckpointConfig, FailureConfig, Result, RunConfig, ScalingConfig, UserCallback
 from ray.train.torch import TorchConfig, TorchTrainer
+from transformers import AutoConfig, AutoTokenizer
 
 from orchestrator.tracking.callback import MlflowTrialCallback
-from orchestrator.tracking.names import FAILURE_TAG, REPAIR_TAG, TOTAL_ACCURACY
+from orchestrator.tracking.names import FAILURE_TAG, MASK_TOKEN_TAG, REPAIR_TAG, TOTAL_ACCURACY
 from orchestrator.trial.failures import clear_failure, repair_run_folder
+from orchestrator.trial.rendering import mask_token_summary
 from training.config import TrialConfig
 from training.loop import train_fn_per_worker
+from training.mask_token import prepare_tokenizer
+from training.method_registry import method_info
 from training.report import REPORT_KEY, WorkerReport
 
 
@@ -54,6 +59,17 @@ def build_trainer(
     )
 
 
+def log_mask_token(client: MlflowClient, config: TrialConfig) -> None:
+    """Tag the run with the token a masking trial masks with (added or the model's own)."""
+    if not method_info(config.method).uses_mask_token:
+        return
+    remote = config.trust_remote_code
+    tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=remote)
+    prepare_tokenizer(tokenizer, config.method, config.mask_token)
+    vocab_size = AutoConfig.from_pretrained(config.model, trust_remote_code=remote).vocab_size
+    client.set_tag(config.run_id, MASK_TOKEN_TAG, mask_token_summary(config, tokenizer, vocab_size))
+
+
 def last_report(result: Result) -> WorkerReport | None:
     """The workers' last report, if they reported at all."""
     metrics = result.metrics or {}
@@ -76,6 +92,7 @@ def run_trial(
     if notes:
         client.set_tag(config.run_id, REPAIR_TAG, "; ".join(notes))
     clear_failure(client, config.run_id)
+    log_mask_token(client, config)
     tracker = MlflowTrialCallback(tracking_uri, config.run_id)
     trainer = build_trainer(config, name, storage, [tracker, *callbacks], max_failures)
     status = RunStatus.FAILED
@@ -85,6 +102,13 @@ def run_trial(
             diverged = f"the loss diverged at step {final.diverged_step}: {final.diverged_loss}"
             client.set_tag(config.run_id, FAILURE_TAG, diverged)
             raise TrialFailed(f"{diverged}; lower --lr (the run is marked FAILED)")
+        # A failure reported before any checkpoint is not in fit()'s Result: the callback tagged it.
+        failure = client.get_run(config.run_id).data.tags.get(FAILURE_TAG)
+        if failure is None and final is not None:
+            failure = final.failure
+        if failure is not None:
+            client.set_tag(config.run_id, FAILURE_TAG, failure)
+            raise TrialFailed(f"{failure} (not retried: it would fail again; the run is marked FAILED)")
         status = RunStatus.FINISHED
     except KeyboardInterrupt:
         status = RunStatus.KILLED
