@@ -203,14 +203,19 @@ def set_up(config: TrialConfig) -> WorkerRun:
 class Diverged(Exception):
     """The loss went non-finite; raised on every rank at the same report (values are all-reduced)."""
 
+    def __init__(self, record: WorkerReport) -> None:
+        super().__init__(f"the loss diverged at step {record.diverged_step}")
+        self.record = record
+
 
 def check_finite(history: tuple[StepMetrics, ...]) -> StepMetrics | None:
     """The first step whose loss is NaN or infinite, if any."""
     return next((row for row in history if not math.isfinite(row.loss)), None)
 
 
-def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
-    """Ray Train entry point; `config_dict` is a `TrialConfig.to_dict()`.
+def train_fn_per_worker(config_dict: dict[str, Any]) -> dict[str, Any]:
+    """Ray Train entry point; `config_dict` is a `TrialConfig.to_dict()`. Returns how training ended
+    as a `WorkerReport` (rank 0's is `fit()`'s `Result.return_value`, which the driver reads).
 
     A diverged loss, or a deterministic error every rank agreed on (`training.failures`), ends the
     loop on every rank after reporting it (no evaluation, no checkpoint): the driver marks the
@@ -219,8 +224,7 @@ def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
     try:
         run = set_up(TrialConfig.from_dict(config_dict))
     except TrialError as exc:
-        ray.train.report(WorkerReport(step=0, epoch=0, failure=str(exc)).to_metrics())
-        return
+        return end_with(WorkerReport(step=0, epoch=0, failure=str(exc)))
     config, window = run.config, StepWindow()
     try:
         if run.resumed_from is None and 0 in config.eval_at:
@@ -232,13 +236,19 @@ def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
                 report(run, window, evaluation=True)
         if window.steps:
             report(run, window, evaluation=False)
-    except Diverged:
-        return
+    except Diverged as exc:
+        return exc.record.to_metrics()
     except TrialError as exc:
-        record = WorkerReport(
-            step=run.state.step, epoch=run.state.epoch, history=window.flush(), failure=str(exc)
-        )
-        ray.train.report(record.to_metrics())
+        history = window.flush()
+        return end_with(WorkerReport(run.state.step, run.state.epoch, history, failure=str(exc)))
+    return WorkerReport(step=run.state.step, epoch=run.state.epoch).to_metrics()
+
+
+def end_with(record: WorkerReport) -> dict[str, Any]:
+    """Every rank: report the record that ends training (its history and reason get logged), and
+    return it for the driver."""
+    ray.train.report(record.to_metrics())
+    return record.to_metrics()
 
 
 def train_epoch(run: WorkerRun, epoch: int, window: StepWindow) -> None:
@@ -273,7 +283,7 @@ def report(run: WorkerRun, window: StepWindow, evaluation: bool) -> None:
     if diverged is not None:
         record = replace(record, diverged_step=diverged.step, diverged_loss=diverged.loss)
         ray.train.report(record.to_metrics())
-        raise Diverged
+        raise Diverged(record)
     if not evaluation:
         ray.train.report(record.to_metrics())
         return

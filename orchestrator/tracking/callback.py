@@ -110,10 +110,6 @@ class MlflowTrialCallback(UserCallback):
             client.set_tag(self.run_id, names.RESUMED_TAG, str(report.resumed_from_step))
         if report.checkpoint_fallback is not None:
             self._drop_corrupt_best(client, report)
-        if (
-            report.failure is not None
-        ):  # the driver reads it back: fit()'s Result holds checkpointed reports only
-            client.set_tag(self.run_id, names.FAILURE_TAG, report.failure)
         if report.diverged_step is not None:
             message = f"the loss diverged at step {report.diverged_step}: {report.diverged_loss}"
             client.set_tag(self.run_id, names.DIVERGED_TAG, message)

@@ -2,8 +2,9 @@
 
 `run_trial` is what `mft train` (through `orchestrator.trial.launch`) and every Tune trial of a
 sweep (`orchestrator.sweep.tuning`) call, so both log into the same kind of run. It reads how
-training ended from `fit()`'s Result: the workers' last report says whether the loss diverged or
-a deterministic error stopped every rank (`training.failures`: not retried, unlike a dead worker).
+training ended from `fit()`'s Result: what rank 0's worker function returned says whether the loss
+diverged or a deterministic error stopped every rank (`training.failures`: not retried, unlike a
+dead worker).
 """
 
 from __future__ import annotations
@@ -70,10 +71,11 @@ def log_mask_token(client: MlflowClient, config: TrialConfig) -> None:
     client.set_tag(config.run_id, MASK_TOKEN_TAG, mask_token_summary(config, tokenizer, vocab_size))
 
 
-def last_report(result: Result) -> WorkerReport | None:
-    """The workers' last report, if they reported at all."""
-    metrics = result.metrics or {}
-    return WorkerReport.from_metrics(metrics) if REPORT_KEY in metrics else None
+def ending(result: Result) -> WorkerReport | None:
+    """How training ended, as rank 0's `train_fn_per_worker` returned it; None when it never
+    returned (a worker group that failed)."""
+    value = result.return_value
+    return WorkerReport.from_metrics(value) if isinstance(value, dict) and REPORT_KEY in value else None
 
 
 def run_trial(
@@ -97,18 +99,14 @@ def run_trial(
     trainer = build_trainer(config, name, storage, [tracker, *callbacks], max_failures)
     status = RunStatus.FAILED
     try:
-        final = last_report(trainer.fit())
+        final = ending(trainer.fit())
         if final is not None and final.diverged_step is not None:
             diverged = f"the loss diverged at step {final.diverged_step}: {final.diverged_loss}"
             client.set_tag(config.run_id, FAILURE_TAG, diverged)
             raise TrialFailed(f"{diverged}; lower --lr (the run is marked FAILED)")
-        # A failure reported before any checkpoint is not in fit()'s Result: the callback tagged it.
-        failure = client.get_run(config.run_id).data.tags.get(FAILURE_TAG)
-        if failure is None and final is not None:
-            failure = final.failure
-        if failure is not None:
-            client.set_tag(config.run_id, FAILURE_TAG, failure)
-            raise TrialFailed(f"{failure} (not retried: it would fail again; the run is marked FAILED)")
+        if final is not None and final.failure is not None:
+            client.set_tag(config.run_id, FAILURE_TAG, final.failure)
+            raise TrialFailed(f"{final.failure} (not retried: it would fail again; the run is marked FAILED)")
         status = RunStatus.FINISHED
     except KeyboardInterrupt:
         status = RunStatus.KILLED
