@@ -76,7 +76,7 @@ def launch_trial(
         with live_trials(client, {name: run_id}, console):
             run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
     except TrialFailed as exc:
-        console.print(f"[bold red]failed:[/] {exc}", highlight=False)
+        console.print(f"[bold red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     except Exception as exc:  # a fault while running: one line here, the traceback in a log file
         reason, log = record_failure(client, run_id, exc)
