@@ -28,17 +28,38 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 err_console = Console(stderr=True)
+GROUPS = ("data", "model", "sweep", "bench")
+"""Commands with sub-commands: their name in a message includes the sub-command (`mft data show`)."""
+REASON_CHARS = 300
+RESUMABLE = {"mft train": "; rerun the same command to continue from the last checkpoint"}
+"""What an interrupted command keeps, said on its Ctrl-C line (`mft sweep` and `mft eval` say their own)."""
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of an error (same as MFT_DEBUG=1)."
+    ),
+) -> None:
+    """Knowledge-injection fine-tuning experiments: AR, masked AR and diffusion LLMs, tracked in MLflow."""
+    if debug:
+        os.environ["MFT_DEBUG"] = "1"
 
 
 def main() -> None:
-    """Entry point: user mistakes end in one red line and exit code 2, not a traceback."""
+    """Entry point: every error ends in one red line, never a traceback (unless --debug/MFT_DEBUG=1).
+
+    Exit codes: 2 for a user mistake (InputError, a mistyped flag), 1 for anything else (its
+    traceback saved in the log folder), 130 for Ctrl-C.
+    """
     # Read by transformers and huggingface_hub when (and only if) a command imports them.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         code = app(standalone_mode=False)
-    except typer.Abort:
-        err_console.print("aborted")
+    except (typer.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        name = command_name()
+        _print_error(f"{name} interrupted (Ctrl-C){RESUMABLE.get(name, '')}")
         sys.exit(130)
     except TyperException as exc:  # Typer's usage errors: a mistyped flag or value, one line too
         context = getattr(exc, "ctx", None)
@@ -48,11 +69,42 @@ def main() -> None:
         _print_error(f"{exc.format_message()} (see {context.command_path} --help)")
         sys.exit(2)
     except InputError as exc:
-        if os.environ.get("MFT_DEBUG") == "1":
+        if _debugging():
             raise
         _print_error(str(exc))
         sys.exit(2)
+    except Exception as exc:  # the last resort: our bug or the environment's, still one line
+        if _debugging():
+            raise
+        _print_error(_unexpected(exc))
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def command_name(argv: list[str] | None = None) -> str:
+    """`mft eval`, `mft data show`: the command the arguments name, for a one-line message."""
+    words = [word for word in (sys.argv[1:] if argv is None else argv) if word != "--debug"]
+    name = words[:1]
+    if name and name[0] in GROUPS and len(words) > 1 and not words[1].startswith("-"):
+        name.append(words[1])
+    return " ".join(["mft", *name])
+
+
+def _unexpected(exc: Exception) -> str:
+    """One line for an error no check foresaw: the command, the cause, where the traceback is."""
+    from orchestrator.failure_logs import failure_reason, write_failure_log
+
+    reason = failure_reason(exc)
+    try:
+        saved = f"traceback in {write_failure_log(exc, command_name().replace(' ', '-'))}"
+    except OSError as log_error:  # an unwritable log folder must not hide the cause
+        saved = f"traceback not saved: {log_error.strerror or log_error}"
+    shown = reason if len(reason) <= REASON_CHARS else reason[: REASON_CHARS - 1] + "…"
+    return f"{command_name()} failed: {shown} ({saved}; --debug shows it)"
+
+
+def _debugging() -> bool:
+    return os.environ.get("MFT_DEBUG") == "1"
 
 
 def _print_error(message: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import importlib.util
 import json
 import os
 import urllib.error
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 SERVER_TIMEOUT_S = 5.0
 SERVER_HINT = "start it (mlflow server ...) or pass another --tracking-uri"
+SQLITE_HEADER = b"SQLite format 3\x00"
+# Tracking-store schemes and the module each needs (None: nothing beyond MLflow).
+SCHEMES = {
+    "sqlite": None, "http": None, "https": None, "file": None, "databricks": None,
+    "postgresql": "psycopg2", "mysql": "pymysql", "mssql": "pyodbc",
+}  # fmt: skip
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -40,18 +47,36 @@ def resolve_tracking_uri(uri: str | None) -> str:
 
 
 def check_tracking_store(uri: str, timeout_s: float = SERVER_TIMEOUT_S) -> None:
-    """The store can be written: a sqlite file's folder exists and takes files; a server answers."""
+    """The store can be written: a sqlite file's folder exists and takes files; a server answers;
+    a database URI has its driver installed."""
+    check_scheme(uri)
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         if path.is_dir():
             raise InputError(
                 f"--tracking-uri {uri} names a folder; name a file, e.g. sqlite:///{path}/mlflow.db"
             )
+        if path.is_file() and path.stat().st_size and path.read_bytes()[:16] != SQLITE_HEADER:
+            raise InputError(f"--tracking-uri {uri}: {path} is not a SQLite database; name another file")
         if not path.parent.is_dir():
             raise InputError(f"--tracking-uri {uri}: folder {path.parent} does not exist; create it first")
         probe_folder(path.parent, "--tracking-uri")
     elif uri.startswith(("http://", "https://")):
         check_server(uri, timeout_s)
+
+
+def check_scheme(uri: str) -> None:
+    """A scheme MLflow stores runs in, with its database driver importable (else one line, not the
+    traceback MLflow would give when the first run is created)."""
+    scheme, _, named_driver = (uri.partition("://")[0].lower() if "://" in uri else "").partition("+")
+    if scheme not in SCHEMES:
+        raise InputError(
+            f"--tracking-uri {uri[:100]}: unknown scheme {scheme or '(none)'!r}; use sqlite:///FILE,"
+            " http(s)://SERVER or a database URI (postgresql://, mysql://)"
+        )
+    driver = named_driver or SCHEMES[scheme]  # postgresql+psycopg://: SQLAlchemy's dialect+driver
+    if driver and importlib.util.find_spec(driver) is None:
+        raise InputError(f"--tracking-uri {scheme}://... needs the {driver} package: pip install {driver}")
 
 
 def require_store(uri: str) -> None:
