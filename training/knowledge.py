@@ -172,8 +172,8 @@ def byo_folder(dataset: str | Path) -> Path | None:
     try:
         if path.is_dir():
             return path
-    except OSError as exc:  # a name too long for the filesystem, ...
-        raise InputError(f"knowledge-set folder {excerpt(str(path))}: {exc.strerror or exc}") from exc
+    except OSError:  # a name too long for the filesystem: no such folder, said below
+        pass
     if isinstance(dataset, Path) or os.sep in dataset or "/" in dataset or dataset.startswith("."):
         raise InputError(f"knowledge-set folder {excerpt(str(path.absolute()))} not found; check the path")
     raise InputError(

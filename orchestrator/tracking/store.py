@@ -81,6 +81,7 @@ def check_scheme(uri: str) -> None:
 
 def require_store(uri: str) -> None:
     """For read-only commands: the store must already exist (a sqlite file is never created here)."""
+    check_scheme(uri)
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         if not path.is_file():
