@@ -19,5 +19,9 @@ def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:  # noqa: ANN401 (any
     shortened = reprlib.Repr()  # never walks more than a few levels and items of a big value
     shortened.maxstring = shortened.maxother = limit
     shortened.maxlevel, shortened.maxlist, shortened.maxdict = 3, 8, 8
-    shown = shortened.repr(value)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    return clip(shortened.repr(value), limit)
+
+
+def clip(text: str, limit: int = 3 * EXCERPT_CHARS) -> str:
+    """`text` (a path, a reason) as is, or its first `limit` characters and an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.questions import Direction, QAItem
-from training.errors import InputError, excerpt
+from training.errors import InputError, clip, excerpt
 from training.knowledge_folder import (
     BYO_QA_FILE,
     BYO_SETTINGS_FILE,
@@ -175,7 +175,7 @@ def byo_folder(dataset: str | Path) -> Path | None:
     except OSError:  # a name too long for the filesystem: no such folder, said below
         pass
     if isinstance(dataset, Path) or os.sep in dataset or "/" in dataset or dataset.startswith("."):
-        raise InputError(f"knowledge-set folder {excerpt(str(path.absolute()))} not found; check the path")
+        raise InputError(f"knowledge-set folder {clip(str(path.absolute()))} not found; check the path")
     raise InputError(
         f"unknown dataset {excerpt(dataset)}; choose one of {_labels()}, or give the path of your own "
         f"knowledge-set folder"
@@ -264,7 +264,7 @@ def _read_paper_documents(spec: DatasetSpec, path: Path) -> tuple[str, ...]:
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise InputError(f"{path} is not valid JSON ({excerpt(str(exc))}); {_refetch(spec)}") from exc
+        raise InputError(f"{path} is not valid JSON ({clip(str(exc))}); {_refetch(spec)}") from exc
     if not isinstance(records, list) or not all(
         isinstance(record, dict) and isinstance(record.get("text"), str) for record in records
     ):

@@ -18,7 +18,7 @@ from orchestrator.cli.model import model_app
 from orchestrator.cli.report import report
 from orchestrator.cli.sweep import sweep_app
 from orchestrator.cli.train import train
-from training.errors import InputError
+from training.errors import InputError, clip
 
 app = typer.Typer(
     name="mft",
@@ -31,6 +31,7 @@ err_console = Console(stderr=True)
 GROUPS = ("data", "model", "sweep", "bench")
 """Commands with sub-commands: their name in a message includes the sub-command (`mft data show`)."""
 REASON_CHARS = 300
+MESSAGE_CHARS = 1000
 RESUMABLE = {"mft train": "; rerun the same command to continue from the last checkpoint"}
 """What an interrupted command keeps, said on its Ctrl-C line (`mft sweep` and `mft eval` say their own)."""
 
@@ -71,7 +72,7 @@ def main() -> None:
     except InputError as exc:
         if _debugging():
             raise
-        _print_error(str(exc))
+        _print_error(clip(str(exc), MESSAGE_CHARS))  # clipped once more, whatever a message embeds
         sys.exit(2)
     except Exception as exc:  # the last resort: our bug or the environment's, still one line
         if _debugging():
@@ -99,8 +100,7 @@ def _unexpected(exc: Exception) -> str:
         saved = f"traceback in {write_failure_log(exc, command_name().replace(' ', '-'))}"
     except OSError as log_error:  # an unwritable log folder must not hide the cause
         saved = f"traceback not saved: {log_error.strerror or log_error}"
-    shown = reason if len(reason) <= REASON_CHARS else reason[: REASON_CHARS - 1] + "…"
-    return f"{command_name()} failed: {shown} ({saved}; --debug shows it)"
+    return f"{command_name()} failed: {clip(reason, REASON_CHARS)} ({saved}; --debug shows it)"
 
 
 def _debugging() -> bool:

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from orchestrator import storage
-from training.errors import InputError, excerpt
+from training.errors import InputError, clip, excerpt
 
 STATE_FILE = "mft-sweep.json"
 
@@ -48,5 +48,5 @@ class SweepState:
         except (ValueError, TypeError) as exc:
             raise InputError(
                 f"the state file of sweep {excerpt(name)} ({STATE_FILE}) is unreadable"
-                f" ({excerpt(str(exc))}); it is written by mft sweep: restore it or start a new sweep"
+                f" ({clip(str(exc))}); it is written by mft sweep: restore it or start a new sweep"
             ) from exc
