@@ -115,6 +115,10 @@ def training(
             "max_new_tokens": max_new_tokens,
         }
     )
+    from orchestrator.trial.checks import check_model, load_model_config
+
+    check_model(config.model)  # a model it cannot read: one line now, not a traceback after minutes
+    load_model_config(config.model, config.trust_remote_code)
     import torch
 
     from orchestrator.bench.training import (

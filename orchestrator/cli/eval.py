@@ -125,17 +125,23 @@ def evaluate_model(
                 f"LLaDA sampler settings (--max-new-tokens, --block-length, --steps): {exc}"
             ) from exc
     handle = open_output(out_path, "--out")  # before the model loads: a bad path costs nothing
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    net = AutoModelForCausalLM.from_pretrained(
-        model,
-        dtype={"bf16": torch.bfloat16, "fp32": torch.float32}.get(dtype, "auto"),
-        trust_remote_code=trust_remote_code,
-    )
-    net.to(device).eval()
-    with handle:
-        answer = lambda chunk: answer_questions(net, tokenizer, chunk, decoding)  # noqa: E731
-        scores = _answer_into(handle, items, answer, batch_size, scoring)
-    Path(handle.name).replace(out_path)
+    partial = Path(handle.name)
+    try:
+        with handle:
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            net = AutoModelForCausalLM.from_pretrained(
+                model,
+                dtype={"bf16": torch.bfloat16, "fp32": torch.float32}.get(dtype, "auto"),
+                trust_remote_code=trust_remote_code,
+            )
+            net.to(device).eval()
+            answer = lambda chunk: answer_questions(net, tokenizer, chunk, decoding)  # noqa: E731
+            scores = _answer_into(handle, items, answer, batch_size, scoring)
+    except BaseException:
+        if partial.is_file() and partial.stat().st_size == 0:
+            partial.unlink()  # nothing answered: no trace of the run
+        raise
+    partial.replace(out_path)
     console.print(f"generations written to {out_path}")
     console.print(f"{knowledge.name}: {describe_selection(items, len(knowledge.questions))}", highlight=False)
     console.print(f"{decoding.sampler} sampler, {prompt_style} prompts, {scoring} scoring", highlight=False)
@@ -167,7 +173,8 @@ def _answer_into(
                 progress.advance(task, len(chunk))
     except KeyboardInterrupt:
         handle.close()
-        message = f"mft eval interrupted (Ctrl-C): {len(scores)} of {len(items)} answers are in {handle.name}"
+        kept = f"{len(scores)} of {len(items)} answers are in {handle.name}" if scores else "no answer yet"
+        message = f"mft eval interrupted (Ctrl-C): {kept}"
         err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     return scores
