@@ -82,8 +82,9 @@ def _check_outside(path: Path, flag: str, reads: Sequence[Path]) -> None:
     for read in reads:
         source = Path(read).expanduser().resolve()
         if target == source or source in target.parents:
+            where = "is" if target == source else "is inside"
             raise InputError(
-                f"{flag} {path} is inside {source}, which this command reads; write somewhere else"
+                f"{flag} {path} {where} {source}, which this command reads; write somewhere else"
             )
 
 
