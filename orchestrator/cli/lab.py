@@ -43,6 +43,11 @@ def lab(
     Builds the synthetic people and two ~1 M-parameter base models once (cached), runs the `lab`
     sweep on Ray Tune, prints the table and the MLflow UI command. Example: mft lab --quick
     """
+    check_range("--seeds", seeds, 1, MAX_LAB_SEEDS, "each seed is one trial per method")
+    if people < 2:  # the upper bound is the name pool's, checked when the people are drawn
+        raise InputError(f"--people must be at least 2 (one per statement order), got {people}")
+    if report_dir is not None:  # before minutes of work, not after
+        check_output_folder(report_dir, "--report-dir", force=force)
     from rich.console import Console
 
     from orchestrator.lab.lab_sweep import CONTROL_METHOD, DEFAULT_METHODS, LabSettings, run_lab
@@ -50,11 +55,6 @@ def lab(
     from orchestrator.storage import resolve_storage
     from orchestrator.tracking.store import resolve_tracking_uri
 
-    check_range("--seeds", seeds, 1, MAX_LAB_SEEDS, "each seed is one trial per method")
-    if people < 2:  # the upper bound is the name pool's, checked when the people are drawn
-        raise InputError(f"--people must be at least 2 (one per statement order), got {people}")
-    if report_dir is not None:  # before minutes of work, not after
-        check_output_folder(report_dir, "--report-dir", force=force)
     methods = tuple(dict.fromkeys([*(method or DEFAULT_METHODS), *([CONTROL_METHOD] if control else [])]))
     unknown = [name for name in methods if name not in method_names()]
     if unknown:
