@@ -35,15 +35,16 @@ def export(
     """
     if latest and step is not None:
         raise InputError("give --latest or --step, not both")
+    from orchestrator.tracking.store import require_store
+
+    uri = resolve_tracking_uri(tracking_uri)
+    require_store(uri)  # reading never creates a store; a dead server: seconds, before heavy imports
     from mlflow.tracking import MlflowClient
 
     from orchestrator.storage import is_uri, local_copy
-    from orchestrator.tracking.store import require_store
     from orchestrator.trial.checkpoints import choose_checkpoint
     from training.checkpointing import export_checkpoint
 
-    uri = resolve_tracking_uri(tracking_uri)
-    require_store(uri)  # reading never creates a store
     client = MlflowClient(uri)
     try:
         run = client.get_run(run_id)

@@ -102,6 +102,8 @@ def run(
     Examples: mft sweep lr --dataset namedesc --dry-run | mft sweep seeds --tiny |
     mft sweep my-sweep.yaml --set seed=3 --early-stop asha | mft sweep paper --submit --address http://127.0.0.1:8265
     """
+    options.require_name("--experiment", experiment)
+    options.require_name("--name", name)
     if early_stop not in EARLY_STOPPING:  # before the jobs API is asked or a model is built
         raise InputError(f"--early-stop must be asha, got {excerpt(early_stop)}")
     jobs = None

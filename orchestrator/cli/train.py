@@ -90,6 +90,7 @@ def train(
         for key, value in ctx.params.items()
         if key in FIELD_NAMES and ctx.get_parameter_source(key).name != "DEFAULT"
     }
+    options.require_name("--experiment", experiment)
     values = {**config_values(config_file, tracking_uri), **parse_flags(given)}
     config = build_trial_config(values)
     gpus_if_any = "gpus_per_worker" not in values
