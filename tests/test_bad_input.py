@@ -340,6 +340,8 @@ CLASSES: dict[str, dict[str, Case]] = {
         ),
         "sweep --name ../../x": ([*SWEEP_BASE, "--name", "../../x", "--dry-run"], "a sweep name is", 2),
         "train --eval-at -1,1 names -1": ([*TRAIN_BASE, "--eval-at", "-1,1"], "got -1", 2),
+        "train --experiment '' (an unset variable)": ([*TRAIN_BASE, "--experiment", ""], "is empty", 2),
+        "sweep --name ' '": ([*SWEEP_BASE, "--name", " ", "--dry-run"], "--name is empty", 2),
     },
 }
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from types import FrameType
 
 import typer
 from rich.console import Console
@@ -15,6 +17,7 @@ from orchestrator.cli.eval import evaluate_model
 from orchestrator.cli.export import export
 from orchestrator.cli.lab import lab
 from orchestrator.cli.model import model_app
+from orchestrator.cli.outputs import Interrupted
 from orchestrator.cli.report import report
 from orchestrator.cli.sweep import sweep_app
 from orchestrator.cli.train import train
@@ -34,6 +37,7 @@ REASON_CHARS = 300
 MESSAGE_CHARS = 1000
 RESUMABLE = {"mft train": "; rerun the same command to continue from the last checkpoint"}
 """What an interrupted command keeps, said on its Ctrl-C line (`mft sweep` and `mft eval` say their own)."""
+_INTERRUPTED: list[int] = []
 
 
 @app.callback()
@@ -56,11 +60,15 @@ def main() -> None:
     # Read by transformers and huggingface_hub when (and only if) a command imports them.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _note_interrupt)
     try:
         code = app(standalone_mode=False)
-    except (typer.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
-        name = command_name()
-        _print_error(f"{name} interrupted (Ctrl-C){RESUMABLE.get(name, '')}")
+    except Interrupted as exc:  # a command that kept part of its work says where
+        _print_error(str(exc))
+        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):
+        _print_interrupted()
         sys.exit(130)
     except TyperException as exc:  # Typer's usage errors: a mistyped flag or value, one line too
         context = getattr(exc, "ctx", None)
@@ -79,7 +87,20 @@ def main() -> None:
             raise
         _print_error(_unexpected(exc))
         sys.exit(1)
+    if code == 130 and _INTERRUPTED:  # Typer turns Ctrl-C into a bare exit code 130
+        _print_interrupted()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _note_interrupt(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C: remembered (Typer keeps only its exit code), then Python's KeyboardInterrupt."""
+    _INTERRUPTED.append(signum)
+    signal.default_int_handler(signum, frame)
+
+
+def _print_interrupted() -> None:
+    name = command_name()
+    _print_error(f"{name} interrupted (Ctrl-C){RESUMABLE.get(name, '')}")
 
 
 def command_name(argv: list[str] | None = None) -> str:

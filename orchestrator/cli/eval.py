@@ -13,7 +13,6 @@ from typing import TextIO
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -21,12 +20,12 @@ from evaluation.decoding import SAMPLERS, Decoding, uses_llada
 from evaluation.questions import PROMPT_STYLES, QAItem, describe_selection, select_questions
 from evaluation.scoring import SCORINGS
 from orchestrator.cli import options
-from orchestrator.cli.outputs import FORCE, check_output_file, open_output
+from orchestrator.cli.outputs import FORCE, Interrupted, check_output_file, open_output
 from training.errors import InputError, excerpt
 from training.knowledge import byo_folder, load_knowledge_set, resolve_data_dir
 from training.limits import MAX_BATCH, MAX_NEW_TOKENS, check_range
 
-console, err_console = Console(), Console(stderr=True)
+console = Console()
 DTYPES = ("auto", "bf16", "fp32")
 SCORING_HELP = (
     "ROUGE-1 recall rule: authors (default: the authors' code, which computed the paper's Table 3;"
@@ -174,9 +173,7 @@ def _answer_into(
     except KeyboardInterrupt:
         handle.close()
         kept = f"{len(scores)} of {len(items)} answers are in {handle.name}" if scores else "no answer yet"
-        message = f"mft eval interrupted (Ctrl-C): {kept}"
-        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
+        raise Interrupted(f"mft eval interrupted (Ctrl-C): {kept}") from None
     return scores
 
 

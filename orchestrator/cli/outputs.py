@@ -29,6 +29,10 @@ FORCE = typer.Option(False, "--force", help=FORCE_HELP)
 PARTIAL = ".partial"
 
 
+class Interrupted(Exception):
+    """Ctrl-C after part of an output was kept: the message says what and where (exit code 130)."""
+
+
 def check_output_file(name: str | Path, flag: str, *, force: bool, reads: Sequence[Path] = ()) -> Path:
     """The file `name` names, if the command may write it; creates nothing."""
     text = str(name)
