@@ -62,6 +62,8 @@ def tiny(
     folder = check_output_folder(out, "--out", force=force)
     try:
         texts = read_corpus(corpus or [])
+    except InputError:
+        raise  # already one line naming the file
     except (ValueError, RecursionError) as exc:  # malformed or absurdly nested JSON, binary files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"--corpus: cannot read it as text/JSON/JSONL ({reason})") from exc
