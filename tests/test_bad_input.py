@@ -311,7 +311,7 @@ CLASSES: dict[str, dict[str, Case]] = {
         ),
         "train --tracking-uri postgresql:// without its driver": (
             [*TRAIN_BASE, "--tracking-uri", "postgresql+nosuchdriver://u@127.0.0.1:{port}/db"],
-            "needs the",
+            "needs a database driver",
             2,
         ),
         "model tiny --corpus a folder": (
@@ -342,6 +342,11 @@ CLASSES: dict[str, dict[str, Case]] = {
         "train --eval-at -1,1 names -1": ([*TRAIN_BASE, "--eval-at", "-1,1"], "got -1", 2),
         "train --experiment '' (an unset variable)": ([*TRAIN_BASE, "--experiment", ""], "is empty", 2),
         "sweep --name ' '": ([*SWEEP_BASE, "--name", " ", "--dry-run"], "--name is empty", 2),
+        "report: a text file as the sqlite store": (
+            ["report", "--tracking-uri", "sqlite:///{file}"],
+            "not a SQLite database",
+            2,
+        ),
     },
 }
 

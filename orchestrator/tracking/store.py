@@ -30,10 +30,10 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 SERVER_TIMEOUT_S = 5.0
 SERVER_HINT = "start it (mlflow server ...) or pass another --tracking-uri"
 SQLITE_HEADER = b"SQLite format 3\x00"
-# Tracking-store schemes and the module each needs (None: nothing beyond MLflow).
-SCHEMES = {
-    "sqlite": None, "http": None, "https": None, "file": None, "databricks": None,
-    "postgresql": "psycopg2", "mysql": "pymysql", "mssql": "pyodbc",
+# Tracking-store schemes and the database drivers any one of which each needs (none: MLflow's own).
+SCHEMES: dict[str, tuple[str, ...]] = {
+    "sqlite": (), "http": (), "https": (), "file": (), "databricks": (),
+    "postgresql": ("psycopg2", "psycopg"), "mysql": ("pymysql", "MySQLdb"), "mssql": ("pyodbc",),
 }  # fmt: skip
 
 
@@ -56,13 +56,20 @@ def check_tracking_store(uri: str, timeout_s: float = SERVER_TIMEOUT_S) -> None:
             raise InputError(
                 f"--tracking-uri {uri} names a folder; name a file, e.g. sqlite:///{path}/mlflow.db"
             )
-        if path.is_file() and path.stat().st_size and path.read_bytes()[:16] != SQLITE_HEADER:
-            raise InputError(f"--tracking-uri {uri}: {path} is not a SQLite database; name another file")
+        check_sqlite_file(path, uri)
         if not path.parent.is_dir():
             raise InputError(f"--tracking-uri {uri}: folder {path.parent} does not exist; create it first")
         probe_folder(path.parent, "--tracking-uri")
     elif uri.startswith(("http://", "https://")):
         check_server(uri, timeout_s)
+
+
+def check_sqlite_file(path: Path, uri: str) -> None:
+    """An existing sqlite store is a SQLite database (a text file given by mistake is not)."""
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise InputError(f"--tracking-uri {uri}: {path} is not a SQLite database; name another file")
 
 
 def check_scheme(uri: str) -> None:
@@ -74,9 +81,12 @@ def check_scheme(uri: str) -> None:
             f"--tracking-uri {uri[:100]}: unknown scheme {scheme or '(none)'!r}; use sqlite:///FILE,"
             " http(s)://SERVER or a database URI (postgresql://, mysql://)"
         )
-    driver = named_driver or SCHEMES[scheme]  # postgresql+psycopg://: SQLAlchemy's dialect+driver
-    if driver and importlib.util.find_spec(driver) is None:
-        raise InputError(f"--tracking-uri {scheme}://... needs the {driver} package: pip install {driver}")
+    drivers = (named_driver,) if named_driver else SCHEMES[scheme]  # postgresql+psycopg://: dialect+driver
+    if drivers and not any(importlib.util.find_spec(driver) for driver in drivers):
+        raise InputError(
+            f"--tracking-uri {scheme}://... needs a database driver ({' or '.join(drivers)}):"
+            f" pip install {drivers[0]}"
+        )
 
 
 def require_store(uri: str) -> None:
@@ -88,6 +98,7 @@ def require_store(uri: str) -> None:
             raise InputError(
                 f"no MLflow store at {path}; run where the runs were tracked or pass --tracking-uri"
             )
+        check_sqlite_file(path, uri)
     elif uri.startswith(("http://", "https://")):
         check_server(uri)
 
