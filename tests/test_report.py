@@ -366,7 +366,7 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) ->
         (["seeds", "--filter", "method"], "must be key=value"),
         (["empty"], "none of the 1 selected runs has an acc/total"),
         (["seeds", "--format", "md,pdf"], "unknown --format pdf"),
-        (["seeds", "--out", "{tmp}/afile/report"], "cannot write under"),
+        (["seeds", "--out", "{tmp}/afile/report"], "cannot create it under"),
         (["--experiment", "nope"], "no MLflow experiment named 'nope'"),
     ],
 )
