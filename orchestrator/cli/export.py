@@ -43,7 +43,6 @@ def export(
 
     from orchestrator.storage import is_uri, local_copy
     from orchestrator.trial.checkpoints import choose_checkpoint
-    from training.checkpointing import export_checkpoint
 
     client = MlflowClient(uri)
     try:
@@ -57,6 +56,8 @@ def export(
     if not is_uri(chosen.location):
         reads.append(Path(chosen.location))
     folder = check_output_folder(out, "--out", force=force, reads=reads)
+    from training.checkpointing import export_checkpoint  # torch: once every check has passed
+
     copy = local_copy(chosen.location)
     checkpoint = Path(copy.name) if copy else Path(chosen.location)
     if not checkpoint.is_dir():
