@@ -366,7 +366,7 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) ->
         (["seeds", "--filter", "method"], "must be key=value"),
         (["empty"], "none of the 1 selected runs has an acc/total"),
         (["seeds", "--format", "md,pdf"], "unknown --format pdf"),
-        (["seeds", "--out", "{tmp}/afile/report"], "cannot write under"),
+        (["seeds", "--out", "{tmp}/afile/report"], "cannot create it under"),
         (["--experiment", "nope"], "no MLflow experiment named 'nope'"),
     ],
 )
@@ -411,3 +411,19 @@ def test_terminal_table_moves_shared_labels_to_a_note_and_keeps_labels_whole() -
     assert "In every row that has one: paraphrase none, scoring authors." in text
     assert "before fine-tuning" in text and "base-bidirectional" in text  # not folded or cut
     assert "paraphrase" not in text.splitlines()[2]  # the header row
+
+
+def test_an_existing_report_is_never_written_over_unless_forced(mft, store: Store, tmp_path: Path) -> None:
+    seeds_sweep(store)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.md").write_text("mine")
+    (out / "notes.txt").write_text("mine too")
+    refused = mft("report", "--tracking-uri", store.uri, "--out", str(out))
+    assert refused.code == 2 and "is not empty" in refused.err and "--force" in refused.err, refused.err
+    assert (out / "report.md").read_text() == "mine"
+    report(mft, store, out, "--force")
+    assert "mine" not in (out / "report.md").read_text() and (out / "notes.txt").read_text() == "mine too"
+    assert (out / "figures").is_dir() and not list(tmp_path.glob(".out.partial-*")), "no staging folder left"
+    slash = mft("report", "--tracking-uri", store.uri, "--out", f"{out / 'notes.txt'}/")
+    assert slash.code == 2 and "is a file" in slash.err

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from training.errors import InputError
+from training.errors import InputError, excerpt
 
 LLAMA_INSTRUCT = "meta-llama/Llama-3.1-8B-Instruct"
 LLADA_INSTRUCT = "GSAI-ML/LLaDA-8B-Instruct"
@@ -65,7 +65,7 @@ def method_names() -> tuple[str, ...]:
 def method_info(name: str) -> MethodInfo:
     """The registered method `name`; an unknown one lists the valid names."""
     if name not in _REGISTRY:
-        raise InputError(f"unknown method {name!r}; choose one of: {', '.join(_REGISTRY)}")
+        raise InputError(f"unknown method {excerpt(name)}; choose one of: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
 
 

@@ -15,12 +15,12 @@ import typer
 from rich.console import Console
 
 from orchestrator import storage
-from orchestrator.cluster import cluster_size, connect_ray
+from orchestrator.cluster import check_cluster_answers, cluster_size, connect_ray
 from orchestrator.sweep.planning import plan_resources
 from orchestrator.sweep.request import SweepRequest
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking.names import BEST_TRIAL_TAG
-from orchestrator.tracking.store import check_tracking_store, open_tracking_store
+from orchestrator.tracking.store import check_tracking_store, open_tracking_store, require_store
 from orchestrator.trial.checks import check_trials
 from training.errors import InputError
 
@@ -47,8 +47,9 @@ def check_fits(request: SweepRequest, gpus: float, cpus: float) -> int:
     return min(plan.concurrent, request.max_concurrent or plan.concurrent)
 
 
-def start_sweep(request: SweepRequest, console: Console) -> SweepState:
-    """Check everything, create the MLflow runs, then run the Tuner with a live table."""
+def check_sweep(request: SweepRequest) -> tuple[int, set[str]]:
+    """Every check of a sweep's start, in order, creating nothing (a dry run runs exactly these):
+    (trials at once, the knowledge sets' names)."""
     location = request.storage
     if storage.exists(storage.join(location, request.name)):
         raise InputError(
@@ -57,7 +58,13 @@ def start_sweep(request: SweepRequest, console: Console) -> SweepState:
         )
     check_tracking_store(request.tracking_uri)  # seconds: a dead server fails before anything loads
     concurrent = check_fits(request, *cluster_size(request.address, request.tracking_uri))
-    datasets = check_trials([trial.config for trial in request.trials], storage=location)
+    return concurrent, check_trials([trial.config for trial in request.trials], storage=location)
+
+
+def start_sweep(request: SweepRequest, console: Console) -> SweepState:
+    """Check everything, create the MLflow runs, then run the Tuner with a live table."""
+    concurrent, datasets = check_sweep(request)
+    location = request.storage
     from orchestrator.sweep.runs import create_runs
     from orchestrator.sweep.tuning import build_tuner  # Ray Tune: every check has passed
 
@@ -80,12 +87,25 @@ def default_experiment(datasets: set[str]) -> str:
     return f"mft-{next(iter(datasets))}" if len(datasets) == 1 else DEFAULT_EXPERIMENT
 
 
-def resume_sweep(name: str, location: str, address: str | None, console: Console) -> None:
-    """Continue unfinished trials from their checkpoints, in the same MLflow runs."""
+def resume_sweep(
+    name: str, location: str, address: str | None, console: Console, dry_run: bool = False
+) -> None:
+    """Continue unfinished trials from their checkpoints, in the same MLflow runs (`dry_run`: every
+    check of that, then the trials it would continue; nothing starts)."""
     state = SweepState.load(name, location)
     check_tracking_store(state.tracking_uri)
-    from orchestrator.sweep.tuning import restore_tuner
+    check_cluster_answers(address)
+    from orchestrator.sweep.tuning import restore_tuner, trials_to_continue
 
+    again = trials_to_continue(state)  # refuses a sweep whose Tune state is missing
+    if dry_run:
+        shown = ", ".join(again[:5]) + (f" and {len(again) - 5} more" if len(again) > 5 else "")
+        console.print(
+            f"dry run: sweep {state.name} would continue {len(again)} of {len(state.trials)} trials"
+            f"{': ' + shown if again else ''}; nothing started",
+            highlight=False,
+        )
+        return
     client = open_tracking_store(state.tracking_uri)
     connect_ray(address, state.tracking_uri)
     tuner = restore_tuner(state)
@@ -135,6 +155,7 @@ def show_status(state: SweepState, console: Console, tracking_uri: str | None = 
     from orchestrator.sweep.runs import best_trial, with_child_runs
     from orchestrator.trial.live_view import trial_table
 
+    require_store(tracking_uri or state.tracking_uri)  # a dead server: one line in seconds, not retries
     client = MlflowClient(tracking_uri or state.tracking_uri)
     state = with_child_runs(client, state)
     console.print(trial_table(client, state.trials))

@@ -20,6 +20,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler
 
 from orchestrator.storage import join
+from orchestrator.sweep.request import max_eval_points
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking import names
 from orchestrator.tracking.names import PARENT_TAG, SWEEP_TAG
@@ -88,7 +89,11 @@ def build_tuner(
     scheduler = None
     if early_stop == "asha":
         scheduler = ASHAScheduler(
-            metric=names.TOTAL_ACCURACY, mode="max", grace_period=grace, time_attr="training_iteration"
+            metric=names.TOTAL_ACCURACY,
+            mode="max",
+            grace_period=grace,
+            max_t=max_eval_points(tuple(trials)),  # SweepRequest checked grace <= this
+            time_attr="training_iteration",
         )
     return tune.Tuner(
         tune.with_resources(trial_driver, DRIVER_RESOURCES),
@@ -109,11 +114,19 @@ def build_tuner(
     )
 
 
-def restore_tuner(state: SweepState) -> tune.Tuner:
-    """Continue an interrupted sweep: unfinished and errored trials run again from their checkpoints."""
+def trials_to_continue(state: SweepState) -> list[str]:
+    """The trials a resume runs again (every one not finished), read from Tune's saved state without
+    starting Ray; one line when there is no such state (the sweep never started)."""
     path = join(state.storage, state.name)
     if not tune.Tuner.can_restore(path):
         raise InputError(f"sweep {state.name!r} has no Tune state in {path}; it never started")
+    analysis = tune.ExperimentAnalysis(path)
+    return [_trial_id(trial) for trial in analysis.trials if trial.status != "TERMINATED"]
+
+
+def restore_tuner(state: SweepState) -> tune.Tuner:
+    """Continue an interrupted sweep: unfinished and errored trials run again from their checkpoints."""
+    path = join(state.storage, state.name)
     quiet_tune()  # the restored run config keeps its own loggers
     return tune.Tuner.restore(
         path,
