@@ -17,9 +17,11 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from orchestrator.tracking.callback import MlflowTrialCallback
 from orchestrator.tracking.names import FAILURE_TAG, REPAIR_TAG, TOTAL_ACCURACY
+from orchestrator.tracking.runs import log_best
 from orchestrator.trial.failures import clear_failure, repair_run_folder
 from training.config import TrialConfig
 from training.loop import train_fn_per_worker
+from training.method_registry import method_info
 from training.report import REPORT_KEY, WorkerReport
 
 
@@ -76,7 +78,7 @@ def run_trial(
     if notes:
         client.set_tag(config.run_id, REPAIR_TAG, "; ".join(notes))
     clear_failure(client, config.run_id)
-    tracker = MlflowTrialCallback(tracking_uri, config.run_id)
+    tracker = MlflowTrialCallback(tracking_uri, config.run_id, method_info(config.method).uses_mask_ratio)
     trainer = build_trainer(config, name, storage, [tracker, *callbacks], max_failures)
     status = RunStatus.FAILED
     try:
@@ -91,6 +93,7 @@ def run_trial(
         raise
     finally:
         try:
+            log_best(client, config.run_id)
             client.set_terminated(config.run_id, status=RunStatus.to_string(status))
         except Exception:  # the store may be the fault: report the error that ended the trial
             if status == RunStatus.FINISHED:
