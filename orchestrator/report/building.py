@@ -42,7 +42,7 @@ from orchestrator.report.tables import (
 )
 from orchestrator.report.terminal import print_table
 from orchestrator.report.trials import Trial, load_trial
-from orchestrator.tracking.links import browse_line
+from orchestrator.tracking.links import print_browse
 from orchestrator.tracking.store import resolve_tracking_uri
 from training.errors import InputError
 
@@ -173,7 +173,7 @@ def build_report(request: ReportRequest, console: Console) -> Path:
     files = ", ".join(path.name for path in written[len(figures) :])
     console.print(f"report written to [bold]{escape(str(out))}[/] ({files}, {len(figures)} figures)")
     for experiment_id in dict.fromkeys(run.info.experiment_id for run in selection.runs):
-        console.print(browse_line(uri, experiment_id), soft_wrap=True, highlight=False, markup=False)
+        print_browse(console, uri, experiment_id)
     return out
 
 

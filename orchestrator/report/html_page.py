@@ -18,7 +18,7 @@ from orchestrator.report.tables import Table
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; padding: 0 1em;
        color: #222; }
-p.headline { font-size: 1.1em; font-weight: 600; margin: 0.4em 0; }
+p.headline { font-weight: 600; margin: 0.4em 0; }
 p.source { color: #555; font-size: 0.85em; }
 div.table { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.5em 0 0.3em; font-size: 0.9em; }

@@ -22,12 +22,14 @@ from orchestrator.tracking import names
 UNSAFE_IN_METRIC_NAMES = re.compile(r"[^\w.\- ]+")
 MAX_DESCRIPTION_CHARS = 7900  # MLflow refuses tags over 8000 characters
 SEPARATOR = "\n\n"
+DIGITS = 4
+"""Means of accuracies over a few seeds: the UI shows them whole, the report has full precision."""
 
 
 @dataclass(frozen=True)
 class Summary:
     metrics: dict[str, float]
-    """`<group>/<metric>` (mean over seeds) and `<group>/<metric>_std` (from 2 seeds on)."""
+    """`<group>/<metric>` (mean over seeds) and `<group>/<metric>_std` (from 2 seeds on), rounded."""
     description: str
     """Markdown: the headline and each dataset's Table 3."""
 
@@ -46,9 +48,9 @@ def summarize(trials: Sequence[Trial], title: str, footer: str = "") -> Summary:
             stat = aggregate(values.get(metric) for values in best)
             if stat is None:
                 continue
-            metrics[f"{key}/{metric}"] = stat.mean
+            metrics[f"{key}/{metric}"] = round(stat.mean, DIGITS)
             if stat.std is not None:
-                metrics[f"{key}/{metric}{names.STD_SUFFIX}"] = stat.std
+                metrics[f"{key}/{metric}{names.STD_SUFFIX}"] = round(stat.std, DIGITS)
     parts = [f"### {title}", *(f"**{line}**" for line in headline(groups))]
     for dataset in datasets(groups):
         in_dataset = [group for group in groups if dataset_of(group) == dataset]

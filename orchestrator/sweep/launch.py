@@ -17,7 +17,7 @@ from orchestrator.cluster import cluster_size, connect_ray
 from orchestrator.sweep.planning import plan_resources
 from orchestrator.sweep.request import SweepRequest
 from orchestrator.sweep.state import SweepState
-from orchestrator.tracking.links import browse_line
+from orchestrator.tracking.links import print_browse
 from orchestrator.tracking.names import BEST_TRIAL_TAG
 from orchestrator.tracking.source import command_line
 from orchestrator.tracking.store import check_tracking_store, open_tracking_store
@@ -96,9 +96,9 @@ def resume_sweep(name: str, location: str, address: str | None, console: Console
 
 
 def print_link(state: SweepState, console: Console, tracking_uri: str | None = None) -> None:
-    """Where the sweep's runs are in the MLflow UI, on one line a terminal never wraps."""
-    line = browse_line(tracking_uri or state.tracking_uri, state.experiment_id)
-    console.print(line, soft_wrap=True, highlight=False, markup=False)
+    """Where the sweep is in the MLflow UI: its runs, and its parent run (the summary)."""
+    uri = tracking_uri or state.tracking_uri
+    print_browse(console, uri, state.experiment_id, state.parent_run_id, "sweep run")
 
 
 def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, console: Console) -> SweepState:

@@ -1,13 +1,19 @@
-"""Where to look at runs in the MLflow UI: the line every command prints (driver side, pure).
+"""Where to look at runs in the MLflow UI: the lines every command prints (driver side).
 
-The link opens the experiment's runs table: MLflow 3.17's UI otherwise opens on its GenAI view
-(traces, not runs), whatever the experiment's kind tag says. A server store is linked directly; a
-local store first needs `mlflow ui` on it, and the link is where that serves by default.
+Links name the UI's "machine learning" view: MLflow 3.17 otherwise opens an experiment on its
+GenAI view (traces, not runs) and a run as a GenAI evaluation, whatever the experiment's kind
+tag says. A server store is linked directly; a local store first needs `mlflow ui` on it, and the
+links point where that serves by default.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from orchestrator.tracking import names
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def runs_view_url(ui: str, experiment_id: str) -> str:
@@ -15,13 +21,29 @@ def runs_view_url(ui: str, experiment_id: str) -> str:
     return f"{ui.rstrip('/')}/{names.RUNS_VIEW.format(experiment_id=experiment_id)}"
 
 
-def is_server(tracking_uri: str) -> bool:
-    return tracking_uri.startswith(("http://", "https://"))
+def run_url(ui: str, experiment_id: str, run_id: str) -> str:
+    """One run's page (description, metrics, data, system metrics) on the UI at `ui`."""
+    return f"{ui.rstrip('/')}/{names.RUN_VIEW.format(experiment_id=experiment_id, run_id=run_id)}"
 
 
-def browse_line(tracking_uri: str, experiment_id: str) -> str:
-    """One line: the runs-view link, preceded by the `mlflow ui` command a local store needs."""
-    if is_server(tracking_uri):
-        return f"MLflow runs: {runs_view_url(tracking_uri, experiment_id)}"
-    link = runs_view_url(names.DEFAULT_UI, experiment_id)
-    return f"MLflow runs: mlflow ui --backend-store-uri {tracking_uri}  then open {link}"
+def ui_address(tracking_uri: str) -> str:
+    """The UI serving `tracking_uri`: the server itself, or where `mlflow ui` serves a local store."""
+    return tracking_uri if tracking_uri.startswith(("http://", "https://")) else names.DEFAULT_UI
+
+
+def browse_lines(tracking_uri: str, experiment_id: str, run_id: str = "", what: str = "run") -> list[str]:
+    """The runs-view link (after the `mlflow ui` command a local store needs), then `run_id`'s page."""
+    ui = ui_address(tracking_uri)
+    start = "" if ui == tracking_uri else f"mlflow ui --backend-store-uri {tracking_uri}  then open "
+    lines = [f"MLflow runs: {start}{runs_view_url(ui, experiment_id)}"]
+    if run_id:
+        lines.append(f"MLflow {what}: {run_url(ui, experiment_id, run_id)}")
+    return lines
+
+
+def print_browse(
+    console: Console, tracking_uri: str, experiment_id: str, run_id: str = "", what: str = "run"
+) -> None:
+    """`browse_lines`, each on one line that a terminal never wraps inside a link."""
+    for line in browse_lines(tracking_uri, experiment_id, run_id, what):
+        console.print(line, soft_wrap=True, highlight=False, markup=False)

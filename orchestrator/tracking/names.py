@@ -54,6 +54,7 @@ ML_EXPERIMENT_KIND = "custom_model_development"
 # The UI. MLflow 3.17 opens an experiment on its GenAI view (a global switch, whatever the kind
 # tag says) unless the link names the view: every printed link does.
 RUNS_VIEW = "#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+RUN_VIEW = "#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 DEFAULT_UI = "http://127.0.0.1:5000"
 """Where `mlflow ui` serves a local store by default."""
 

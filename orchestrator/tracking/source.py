@@ -43,8 +43,10 @@ def code_version() -> dict[str, str]:
 
 
 def source_tags(command: str) -> dict[str, str]:
-    """The tags that tell which code ran `command`."""
-    source = {names.SOURCE_NAME_TAG: command, names.SOURCE_TYPE_TAG: "LOCAL"}
+    """The tags that tell which code ran `command`: the whole command in `mft.command`, and as the
+    UI's Source a form without folders (the UI shows only what follows a source's last "/")."""
+    short = shlex.join(word.rstrip("/").rsplit("/", 1)[-1] or word for word in shlex.split(command))
+    source = {names.SOURCE_NAME_TAG: short, names.SOURCE_TYPE_TAG: "LOCAL", names.COMMAND_TAG: command}
     return {**source, **code_version()}
 
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.cluster import cluster_size, connect_ray, fit_trial, names_cluster
-from orchestrator.tracking.links import browse_line
+from orchestrator.tracking.links import print_browse
 from orchestrator.tracking.names import STORAGE_TAG
 from orchestrator.tracking.runs import (
     create_trial_run,
@@ -61,7 +61,7 @@ def launch_trial(
             " to train it again"
         )
         print_best(client, found.info.run_id, console)
-        console.print(browse_line(tracking_uri, experiment_id), soft_wrap=True, highlight=False, markup=False)
+        print_browse(console, tracking_uri, experiment_id, found.info.run_id)
         return found.info.run_id
     connect_ray(address, tracking_uri)
     if names_cluster(address):
@@ -76,7 +76,7 @@ def launch_trial(
     config = config.replace(run_id=run_id)
     verb = "continuing" if found is not None else "trial"
     console.print(f"[bold]{verb}[/] {name}  [dim]MLflow run {run_id} at {tracking_uri}[/]")
-    console.print(browse_line(tracking_uri, experiment_id), soft_wrap=True, highlight=False, markup=False)
+    print_browse(console, tracking_uri, experiment_id, run_id)
     try:
         with live_trials(client, {name: run_id}, console):
             run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
