@@ -108,11 +108,12 @@ def test_runs_say_which_code_and_command_made_them() -> None:
         assert tags["mft.git_dirty"] in ("true", "false")
 
 
-def test_child_names_start_with_method_and_seed() -> None:
+def test_child_names_start_with_method_and_what_differs() -> None:
     config = TrialConfig(model="/m/base-causal", dataset="namedesc", lr=1e-3, seed=2)
     varying = {"method": "masked", "lr": 1e-3, "seed": 2, "model": "/m/base-causal"}
     assert child_run_name(config, varying) == "masked seed2 lr=0.001 base-causal"
     assert child_run_name(config, {"seed": 2}) == "masked seed2"
+    assert child_run_name(config, {"lr": 1e-3}) == "masked lr=0.001 seed2"  # one seed: the lr first
 
 
 def test_printed_links_open_the_machine_learning_views() -> None:

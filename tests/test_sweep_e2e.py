@@ -120,11 +120,11 @@ def test_one_parent_and_a_child_run_per_trial(finished_sweep: Sweep) -> None:
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["mft.sweep_kind"] == "tiny-lr"
     assert "sweep" in parent.data.tags["mft.command"] and parent.data.tags["mft.storage"].endswith("runs")
-    assert sorted(children) == ["masked seed0 lr=0.001", "masked seed0 lr=0.003"]  # method and seed first
+    assert sorted(children) == ["masked lr=0.001 seed0", "masked lr=0.003 seed0"]  # what differs first
     for name, child in children.items():
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.info.status == "FINISHED"
-        assert child.data.params["lr"] == name.removeprefix("masked seed0 lr=")
+        assert child.data.params["lr"] == name.split()[1].removeprefix("lr=")
         assert child.data.params["workers"] == "2"
         assert finished_sweep.steps(child, "acc/total") == [0, 3, 6]
         assert finished_sweep.steps(child, "train/loss") == list(range(1, 7))
@@ -150,7 +150,7 @@ def test_best_trial_is_identified_and_progress_is_shown(finished_sweep: Sweep) -
     assert by_id[best].data.metrics["best/acc_total"] == top
     # The parent run sums the sweep up per group (here one seed per lr) and counts the trials.
     for name, child in children.items():
-        group = name.replace("seed0 lr=", "lr ")
+        group = name.removesuffix(" seed0").replace("lr=", "lr ")
         for key in ("fwd", "bwd", "total"):
             assert parent.data.metrics[f"{group}/{key}"] == round(child.data.metrics[f"best/acc_{key}"], 4)
     assert (parent.data.metrics["trials/finished"], parent.data.metrics["trials/failed"]) == (2, 0)
@@ -323,13 +323,13 @@ def test_the_printed_links_open_the_runs_view_the_summary_and_the_data(
         page.locator(f"{RUN_NAME} a", has_text="e2e").first.wait_for(timeout=120_000)
         assert "/experiments/" in page.url and "/runs?workflowType=machine_learning" in page.url
         assert set(data.values()) <= set(page.locator(DATASET).all_inner_texts())
-        # Expanded, the children: where the grid cuts their names, method and seed still show.
+        # Expanded, the children: where the grid cuts their names, method and lr still show.
         page.locator(f"{RUN_NAME} button").first.click()
         for name in children:
             link = page.locator(f"{RUN_NAME} a", has_text=name).first
             link.wait_for(timeout=60_000)
-            shown, width = link.evaluate(SHOWN_PART, len("masked seed0"))
-            assert shown <= width, f"{name}: the cut name hides its method and seed"
+            shown, width = link.evaluate(SHOWN_PART, len("masked lr=0.001"))
+            assert shown <= width, f"{name}: the cut name hides what tells the trials apart"
         page.screenshot(path=str(tmp_path / "runs-view.png"))
         # The sweep's run: its description holds the headline and Table 3; its data is listed.
         page.goto(sweep_link.removeprefix("MLflow sweep run: ").replace(DEFAULT_UI, ui))

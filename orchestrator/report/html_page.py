@@ -22,10 +22,9 @@ p.headline { font-weight: 600; margin: 0.4em 0; }
 p.source { color: #555; font-size: 0.85em; }
 div.table { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.5em 0 0.3em; font-size: 0.9em; }
-th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; vertical-align: top; }
-td { overflow-wrap: anywhere; }
+th, td { padding: 0.25em 0.45em; border-bottom: 1px solid #ddd; vertical-align: top; }
 thead th { border-bottom: 2px solid #444; text-align: left; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: normal; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 p.note { color: #555; font-size: 0.85em; margin: 0.2em 0; }
 img { max-width: 100%; border: 1px solid #eee; }
 """

@@ -113,10 +113,12 @@ def create_trial_run(
 
 
 def child_run_name(config: TrialConfig, varying: Mapping[str, Any]) -> str:
-    """A sweep trial's run name: method and seed first, where the runs table's cut names still show
-    them, then each other value that differs across the sweep (`masked seed1 lr=0.001`)."""
+    """A sweep trial's run name: its method, then its seed when seeds vary (else last), then each
+    other value that differs across the sweep: `masked seed1 lr=0.001`, `masked lr=0.003 seed0`.
+    The runs table cuts names after ~15 characters; what tells trials apart comes first."""
     rest = [_name_part(key, value) for key, value in varying.items() if key not in ("method", "seed")]
-    return " ".join([config.method, f"seed{config.seed}", *rest])
+    seed = f"seed{config.seed}"
+    return " ".join([config.method, seed, *rest] if "seed" in varying else [config.method, *rest, seed])
 
 
 def _name_part(key: str, value: Any) -> str:
