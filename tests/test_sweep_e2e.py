@@ -168,6 +168,7 @@ def test_status_shows_where_the_sweep_stands(finished_sweep: Sweep) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "FINISHED" in done.stdout and "best trial: masked_causal_kset" in done.stdout
+    assert "/runs?workflowType=machine_learning" in done.stdout  # where to look, again
 
 
 def wait_until(condition, timeout: float, process: subprocess.Popen) -> bool:
@@ -253,6 +254,7 @@ def test_report_rebuilds_the_sweep_from_mlflow(finished_sweep: Sweep, tmp_path: 
     out = tmp_path / "report"
     result = mft("report", "e2e", "--tracking-uri", finished_sweep.uri, "--out", str(out))
     assert result.code == 0, result.err + result.out
+    assert f"MLflow runs: mlflow ui --backend-store-uri {finished_sweep.uri}  then open" in result.out
     kset = finished_sweep.knowledge_name
     assert sorted(p.name for p in out.iterdir()) == [
         "figures", "report.csv", "report.html", "report.md", "report.tex"

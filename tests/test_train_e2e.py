@@ -201,6 +201,9 @@ def test_the_same_command_finds_its_finished_run(
     assert again.run_id == masked_trial.run_id
     assert f"already finished in MLflow run {masked_trial.run_id}" in again.output
     assert "best checkpoint: step" in again.output
+    # Where to see it: the runs view and the run's page, in MLflow's machine-learning layout.
+    assert "MLflow runs: mlflow ui --backend-store-uri sqlite:///" in again.output
+    assert f"/runs/{masked_trial.run_id}?workflowType=machine_learning" in again.output
 
 
 def test_the_logged_trial_yaml_reruns_the_same_trial(masked_trial: Trial, tmp_path: Path) -> None:
