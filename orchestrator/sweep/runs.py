@@ -13,7 +13,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 
-from mlflow.entities import Metric, Param
+from mlflow.entities import DatasetInput, Metric, Param
 from mlflow.tracking import MlflowClient
 
 from orchestrator.report.summary import summarize
@@ -71,7 +71,7 @@ def sweep_params(request: SweepRequest) -> dict[str, str]:
     return {key: value[:MAX_PARAM_CHARS] for key, value in params.items()}
 
 
-def sweep_inputs(trials: Sequence[PlannedTrial]) -> list:
+def sweep_inputs(trials: Sequence[PlannedTrial]) -> list[DatasetInput]:
     """Every data set the trials read, once per (name, digest, context)."""
     reads = {(t.config.dataset, t.config.paraphrase, t.config.data_dir): t.config for t in trials}
     return distinct_inputs(found for config in reads.values() for found in dataset_inputs(config))
