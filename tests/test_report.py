@@ -85,7 +85,7 @@ class Store:
                 best, best_step = values["total"], step
                 self.client.set_tag(run_id, "mft.best_step", str(step))
         if best_step is not None:  # as the trial driver logs them when the trial ends
-            metrics += [Metric(f"best/acc_{k}", v, now, best_step) for k, v in curves[best_step].items()]
+            metrics += [Metric(f"best/acc_{k}", v, now, 0) for k, v in curves[best_step].items()]
         if metrics:
             self.client.log_batch(run_id, metrics=metrics)
         if status == "RUNNING":

@@ -132,12 +132,12 @@ def _name_part(key: str, value: Any) -> str:
 
 
 def log_best(client: MlflowClient, run_id: str) -> None:
-    """When a trial ends: its best evaluation's accuracies as `best/acc_*` metrics, once, at the best
-    step (the highest acc/total, ties to the later step, as the report and the kept checkpoint pick).
+    """When a trial ends: its best evaluation's accuracies (the highest acc/total, ties to the later
+    step, as the report and the kept checkpoint pick) as `best/acc_*` metrics, once.
 
     Final metrics rather than one more point at every improvement: the runs table gets sortable best
-    columns, and the run's charts no `best` section of repeated points (the best so far is the
-    `mft.best_step` tag while training)."""
+    columns, and the run's charts no `best` section of repeated points. Logged at step 0, as summary
+    values that MLflow draws as bars; the best step is the `mft.best_step` tag."""
     metrics = client.get_run(run_id).data.metrics
     keys = [key for key in metrics if key.startswith(names.ACCURACY_PREFIX)]
     curves = {key: {m.step: m.value for m in client.get_metric_history(run_id, key)} for key in keys}
@@ -147,7 +147,7 @@ def log_best(client: MlflowClient, run_id: str) -> None:
     step = max(totals, key=lambda s: (totals[s], s))
     now = int(time.time() * 1000)
     best = [
-        Metric(names.BEST_ACCURACY_PREFIX + key.removeprefix(names.ACCURACY_PREFIX), values[step], now, step)
+        Metric(names.BEST_ACCURACY_PREFIX + key.removeprefix(names.ACCURACY_PREFIX), values[step], now, 0)
         for key, values in curves.items()
         if step in values
     ]
