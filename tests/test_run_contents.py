@@ -111,9 +111,14 @@ def test_runs_say_which_code_and_command_made_them() -> None:
 def test_child_names_start_with_method_and_what_differs() -> None:
     config = TrialConfig(model="/m/base-causal", dataset="namedesc", lr=1e-3, seed=2)
     varying = {"method": "masked", "lr": 1e-3, "seed": 2, "model": "/m/base-causal"}
-    assert child_run_name(config, varying) == "masked seed2 lr=0.001 base-causal"
+    assert child_run_name(config, varying) == "masked seed2 lr1e-3 base-causal"
     assert child_run_name(config, {"seed": 2}) == "masked seed2"
-    assert child_run_name(config, {"lr": 1e-3}) == "masked lr=0.001 seed2"  # one seed: the lr first
+    assert child_run_name(config, {"lr": 1e-3}) == "masked lr1e-3 seed2"  # one seed: the lr first
+    fixed = config.replace(mask_ratio=(0.5, 0.5), lr=1.5e-5)
+    assert (
+        child_run_name(fixed, {"mask_ratio": (0.5, 0.5), "lr": 1.5e-5})
+        == "masked mask_ratio0.5-0.5 lr1.5e-5 seed2"
+    )
 
 
 def test_printed_links_open_the_machine_learning_views() -> None:

@@ -120,11 +120,11 @@ def test_one_parent_and_a_child_run_per_trial(finished_sweep: Sweep) -> None:
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["mft.sweep_kind"] == "tiny-lr"
     assert "sweep" in parent.data.tags["mft.command"] and parent.data.tags["mft.storage"].endswith("runs")
-    assert sorted(children) == ["masked lr=0.001 seed0", "masked lr=0.003 seed0"]  # what differs first
+    assert sorted(children) == ["masked lr1e-3 seed0", "masked lr3e-3 seed0"]  # what differs first
     for name, child in children.items():
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.info.status == "FINISHED"
-        assert child.data.params["lr"] == name.split()[1].removeprefix("lr=")
+        assert child.data.params["lr"] == {"lr1e-3": "0.001", "lr3e-3": "0.003"}[name.split()[1]]
         assert child.data.params["workers"] == "2"
         assert finished_sweep.steps(child, "acc/total") == [0, 3, 6]
         assert finished_sweep.steps(child, "train/loss") == list(range(1, 7))
@@ -149,8 +149,8 @@ def test_best_trial_is_identified_and_progress_is_shown(finished_sweep: Sweep) -
     top = max(child.data.metrics["best/acc_total"] for child in children.values())
     assert by_id[best].data.metrics["best/acc_total"] == top
     # The parent run sums the sweep up per group (here one seed per lr) and counts the trials.
-    for name, child in children.items():
-        group = name.removesuffix(" seed0").replace("lr=", "lr ")
+    for child in children.values():
+        group = f"masked lr {child.data.params['lr']}"
         for key in ("fwd", "bwd", "total"):
             assert parent.data.metrics[f"{group}/{key}"] == round(child.data.metrics[f"best/acc_{key}"], 4)
     assert (parent.data.metrics["trials/finished"], parent.data.metrics["trials/failed"]) == (2, 0)
@@ -296,11 +296,14 @@ def test_report_rebuilds_the_sweep_from_mlflow(finished_sweep: Sweep, tmp_path: 
 RUN_NAME = '[role=gridcell][col-id="attributes.`Run Name`"]'
 DATASET = '[role=gridcell][col-id="attributes.`Dataset`"] [data-testid=open-dataset-drawer]'
 DESCRIPTION = '[data-testid="note-editor-preview-content"]'
-# The width of a name's first `shown` characters, and the width the grid gives the name.
-SHOWN_PART = """(link, shown) => {
-  const text = link.querySelector("span"), range = document.createRange();
-  range.setStart(text.firstChild, 0); range.setEnd(text.firstChild, shown);
-  return [range.getBoundingClientRect().width, text.clientWidth]; }"""
+# Whether the grid shows a name's `prefix` whole: the name fits, or the prefix and the ellipsis
+# that replaces the rest do (in the name's own font).
+SHOWS_PREFIX = """(link, prefix) => {
+  const name = link.querySelector("span");
+  if (name.scrollWidth <= name.clientWidth) return true;
+  const canvas = document.createElement("canvas").getContext("2d");
+  canvas.font = getComputedStyle(name).font;
+  return canvas.measureText(prefix + "\u2026").width <= name.clientWidth; }"""
 
 
 @pytest.mark.slow
@@ -330,8 +333,8 @@ def test_the_printed_links_open_the_runs_view_the_summary_and_the_data(
         for name in children:
             link = page.locator(f"{RUN_NAME} a", has_text=name).first
             link.wait_for(timeout=60_000)
-            shown, width = link.evaluate(SHOWN_PART, len("masked lr=0.001"))
-            assert shown <= width, f"{name}: the cut name hides what tells the trials apart"
+            prefix = " ".join(name.split()[:2])  # "masked lr1e-3"
+            assert link.evaluate(SHOWS_PREFIX, prefix), f"{name}: the grid cuts what tells trials apart"
         page.screenshot(path=str(tmp_path / "runs-view.png"))
         # The sweep's run: its description holds the headline and Table 3; its data is listed.
         page.goto(sweep_link.removeprefix("MLflow sweep run: ").replace(DEFAULT_UI, ui))

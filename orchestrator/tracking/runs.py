@@ -114,8 +114,9 @@ def create_trial_run(
 
 def child_run_name(config: TrialConfig, varying: Mapping[str, Any]) -> str:
     """A sweep trial's run name: its method, then its seed when seeds vary (else last), then each
-    other value that differs across the sweep: `masked seed1 lr=0.001`, `masked lr=0.003 seed0`.
-    The runs table cuts names after ~15 characters; what tells trials apart comes first."""
+    other value that differs across the sweep, short: `masked seed1 lr1e-3`, `masked lr3e-3 seed0`.
+    The runs table shows about 14 characters of a nested run's name; what tells trials apart
+    comes first."""
     rest = [_name_part(key, value) for key, value in varying.items() if key not in ("method", "seed")]
     seed = f"seed{config.seed}"
     return " ".join([config.method, seed, *rest] if "seed" in varying else [config.method, *rest, seed])
@@ -123,12 +124,20 @@ def child_run_name(config: TrialConfig, varying: Mapping[str, Any]) -> str:
 
 def _name_part(key: str, value: Any) -> str:
     if isinstance(value, (list, tuple)):
-        text = "-".join(f"{item:g}" if isinstance(item, float) else str(item) for item in value)
+        text = "-".join(_short_number(item) if isinstance(item, float) else str(item) for item in value)
     else:
-        text = f"{value:g}" if isinstance(value, float) else str(value)
+        text = _short_number(value) if isinstance(value, float) else str(value)
     if key in ("dataset", "model", "paraphrase"):
         return Path(text.rstrip("/")).name or text
-    return f"{key}={text}"
+    return f"{key}{text}"
+
+
+def _short_number(value: float) -> str:
+    """`1e-3` for 0.001, `3e-6`, `0.05`: learning rates in a few characters."""
+    if value == 0 or abs(value) >= 0.01:
+        return f"{value:g}"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def log_best(client: MlflowClient, run_id: str) -> None:
