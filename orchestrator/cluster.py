@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
 # Passed to every Ray worker so remote nodes find the same models and data. Never secrets: Ray logs
 # env_vars in plain text; credentials go through orchestrator.credentials instead.
-FORWARDED_ENV = ("HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_DIR")
+FORWARDED_ENV = (
+    "HF_HOME",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "MFT_DATA_DIR",
+    "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL",  # the pace of each node's system metrics (seconds)
+)
 # Workers' chatter (download bars, per-report dumps) stays in Ray's log files, not the terminal.
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 # MLflow's own HTTP retries would wait minutes per write; the Train callback retries on top of these.

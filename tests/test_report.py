@@ -2,8 +2,9 @@
 
 The runs carry the same tags, params and metrics as `mft sweep` / `mft train` write them (parent
 run with `mft.sweep*` tags and `sweep/trials.json`; child runs with `mlflow.parentRunId`; every
-TrialConfig field as a param; `acc/*` at evaluation steps; `best/*` as the training callback logs
-them), so every number the report prints can be checked against a value chosen here.
+TrialConfig field as a param; `acc/*` at evaluation steps; the best step as the training callback
+tags it, `best/*` as the trial driver logs them at the end), so every number the report prints can
+be checked against a value chosen here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from orchestrator.report import report_sweeps
 from orchestrator.report.fitting import fit_saturation
 from orchestrator.report.grouping import group_key, group_trials
 from orchestrator.report.trials import Curve, Trial
+from orchestrator.tracking.runs import flatten_params
 from training.config import TrialConfig
 
 Curves = dict[int, dict[str, float]]  # step -> metric (without acc/) -> value
@@ -43,12 +45,8 @@ def namedesc(step_values: dict[int, tuple[float, float, float, float]]) -> Curve
 
 
 def params_of(config: TrialConfig) -> dict[str, str]:
-    """Every TrialConfig field, tuples comma-joined, as `tracking.runs.flatten_params` logs them."""
-    return {
-        key: ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-        for key, value in config.to_dict().items()
-        if key not in ("run_id", "extra_tags")
-    }
+    """The TrialConfig fields its method reads, tuples comma-joined, as trial runs log them."""
+    return flatten_params(config)
 
 
 class Store:
@@ -78,15 +76,16 @@ class Store:
         merged = {**params_of(config), **(extra_params or {})}
         params = {key: value for key, value in merged.items() if value is not None}  # None: not logged
         self.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
-        now, best, metrics = int(time.time() * 1000), -math.inf, []
+        now, best, best_step, metrics = int(time.time() * 1000), -math.inf, None, []
         for step in sorted(curves):
             values = curves[step]
             metrics += [Metric(f"acc/{k}", v, now, step) for k, v in values.items()]
             metrics.append(Metric("epoch", float(step), now, step))
-            if values["total"] >= best:  # as MlflowTrialCallback logs the best checkpoint
-                best = values["total"]
-                metrics += [Metric("best/step", float(step), now, step)]
-                metrics += [Metric(f"best/acc_{k}", v, now, step) for k, v in values.items()]
+            if values["total"] >= best:  # as MlflowTrialCallback tags the best checkpoint
+                best, best_step = values["total"], step
+                self.client.set_tag(run_id, "mft.best_step", str(step))
+        if best_step is not None:  # as the trial driver logs them when the trial ends
+            metrics += [Metric(f"best/acc_{k}", v, now, 0) for k, v in curves[best_step].items()]
         if metrics:
             self.client.log_batch(run_id, metrics=metrics)
         if status == "RUNNING":
@@ -201,7 +200,7 @@ def test_best_step_takes_the_highest_total_and_ties_go_to_the_later_step(mft, st
     for run_id, curves, step in zip(children, SEED_CURVES, BEST_STEPS, strict=True):
         row = trials[run_id]
         assert int(row["best_step"]) == step
-        assert int(store.client.get_run(run_id).data.metrics["best/step"]) == step  # as training logged it
+        assert int(store.client.get_run(run_id).data.tags["mft.best_step"]) == step  # as training tagged it
         for metric in CATEGORIES:
             assert float(row[metric]) == curves[step][metric]  # read at that step, full precision
 

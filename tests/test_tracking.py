@@ -11,8 +11,14 @@ from ray.train import Checkpoint
 
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking.callback import MlflowTrialCallback
-from orchestrator.tracking.names import BEST_CHECKPOINT_TAG, EXPERIMENT_KIND_TAG, RESUMED_TAG, TRIAL_FILE
-from orchestrator.tracking.runs import ensure_experiment, start_trial_run
+from orchestrator.tracking.names import (
+    BEST_CHECKPOINT_TAG,
+    BEST_STEP_TAG,
+    EXPERIMENT_KIND_TAG,
+    RESUMED_TAG,
+    TRIAL_FILE,
+)
+from orchestrator.tracking.runs import ensure_experiment, log_best, start_trial_run
 from orchestrator.trial.settings import build_trial_config
 from orchestrator.trial.trial_file import load_trial_file
 from training.config import TrialConfig
@@ -63,8 +69,11 @@ def test_callback_logs_curves_best_checkpoint_and_never_a_step_twice(
     assert history(client, run_id, "train/mask_ratio") == [(1, 0.5), (2, 0.5), (3, 0.5), (4, 0.5)]
     assert [step for step, _ in history(client, run_id, "acc/total")] == [0, 2, 4]
     data = client.get_run(run_id).data
-    assert data.metrics["best/step"] == 4 and data.metrics["best/acc_total"] == 0.5
+    assert data.tags[BEST_STEP_TAG] == "4"
     assert data.tags[BEST_CHECKPOINT_TAG] == str(tmp_path / "checkpoint_4")
+    assert not any(key.startswith("best/") for key in data.metrics)  # logged once, when the trial ends
+    log_best(client, run_id)
+    assert history(client, run_id, "best/acc_total") == [(0, 0.5)]  # a summary: step 4 is the tag
     assert data.tags[RESUMED_TAG] == "2"
     assert [a.path for a in client.list_artifacts(run_id, "generations")] == ["generations/step_0000000.json"]
 
@@ -80,7 +89,7 @@ def test_a_new_controller_continues_where_the_last_one_stopped(
     second.after_report(None, [evaluation(4, 0.4, {4: 0.5})], None)
     assert history(client, run_id, "train/loss") == [(2, 1.0), (4, 0.5)]
     assert history(client, run_id, "acc/total") == [(2, 0.6), (4, 0.4)]
-    assert client.get_run(run_id).data.metrics["best/acc_total"] == 0.6  # 0.4 at step 4 is not better
+    assert client.get_run(run_id).data.tags[BEST_STEP_TAG] == "2"  # 0.4 at step 4 is not better
 
 
 @pytest.mark.parametrize("as_uri", [False, True])
@@ -147,7 +156,7 @@ def test_every_field_of_a_report_reaches_the_run_and_none_crashes_the_callback(
     data = client.get_run(run_id).data
     assert data.tags[RESUMED_TAG] == "0" and data.tags["mft.checkpoint_fallback"] == fallback
     assert data.tags["mft.diverged"] == "the loss diverged at step 3: nan"
-    assert data.metrics["best/acc_total"] == 0.3 and data.metrics["eval/seconds"] == 0.1
+    assert data.tags[BEST_STEP_TAG] == "2" and data.metrics["eval/seconds"] == 0.1
     assert [step for step, _ in history(client, run_id, "train/loss")] == [1, 2, 3]
 
 

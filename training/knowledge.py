@@ -219,7 +219,8 @@ def load_questions(dataset: str | Path, data_dir: Path | None = None) -> tuple[Q
 
 
 def knowledge_files(dataset: str | Path, paraphrase: str, data_dir: Path | None = None) -> tuple[Path, ...]:
-    """The files a run of `dataset` x `paraphrase` reads (what its data fingerprint covers)."""
+    """The files a run of `dataset` x `paraphrase` reads (what its data fingerprint covers): the
+    training texts first, then what evaluation reads (questions, a folder's settings)."""
     folder = byo_folder(dataset)
     if folder is not None:
         names = [BYO_TRAIN_FILES[paraphrase], BYO_QA_FILE]

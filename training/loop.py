@@ -34,6 +34,7 @@ from training.methods import Batch, Method, build_method, collate
 from training.report import StepMetrics, WorkerReport
 from training.resuming import Resumption, newest_checkpoint_in_run, restore_newest_whole
 from training.sharding import build_mesh, load_sharded_model
+from training.system_metrics import with_system_metrics
 
 
 @dataclass
@@ -213,6 +214,7 @@ def check_finite(history: tuple[StepMetrics, ...]) -> StepMetrics | None:
     return next((row for row in history if not math.isfinite(row.loss)), None)
 
 
+@with_system_metrics
 def train_fn_per_worker(config_dict: dict[str, Any]) -> dict[str, Any]:
     """Ray Train entry point; `config_dict` is a `TrialConfig.to_dict()`. Returns how training ended
     as a `WorkerReport` (rank 0's is `fit()`'s `Result.return_value`, which the driver reads).

@@ -53,6 +53,7 @@ def lab(
     from orchestrator.lab.lab_sweep import CONTROL_METHOD, DEFAULT_METHODS, LabSettings, run_lab
     from orchestrator.report import report_sweeps
     from orchestrator.storage import resolve_storage
+    from orchestrator.tracking.links import print_browse
     from orchestrator.tracking.store import resolve_tracking_uri
 
     methods = tuple(dict.fromkeys([*(method or DEFAULT_METHODS), *([CONTROL_METHOD] if control else [])]))
@@ -74,6 +75,5 @@ def lab(
     start = time.perf_counter()
     state = run_lab(settings, uri, resolve_storage(storage), console=console)
     report_sweeps(uri, [state.name], report_dir, REPORT_FORMATS, console, force=force)
-    console.print(
-        f"lab finished in {time.perf_counter() - start:.0f} s; browse it: mlflow ui --backend-store-uri {uri}"
-    )
+    console.print(f"lab finished in {time.perf_counter() - start:.0f} s; browse it in MLflow:")
+    print_browse(console, uri, state.experiment_id, state.parent_run_id, "sweep run")

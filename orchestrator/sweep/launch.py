@@ -7,8 +7,6 @@ Ray, Tune or MLflow are imported, a local Ray starts or an MLflow run is created
 
 from __future__ import annotations
 
-import shlex
-import sys
 from typing import TYPE_CHECKING
 
 import typer
@@ -19,7 +17,9 @@ from orchestrator.cluster import check_cluster_answers, cluster_size, connect_ra
 from orchestrator.sweep.planning import plan_resources
 from orchestrator.sweep.request import SweepRequest
 from orchestrator.sweep.state import SweepState
+from orchestrator.tracking.links import print_browse
 from orchestrator.tracking.names import BEST_TRIAL_TAG
+from orchestrator.tracking.source import command_line
 from orchestrator.tracking.store import check_tracking_store, open_tracking_store, require_store
 from orchestrator.trial.checks import check_trials
 from training.errors import InputError
@@ -64,20 +64,19 @@ def check_sweep(request: SweepRequest) -> tuple[int, set[str]]:
 def start_sweep(request: SweepRequest, console: Console) -> SweepState:
     """Check everything, create the MLflow runs, then run the Tuner with a live table."""
     concurrent, datasets = check_sweep(request)
-    location = request.storage
     from orchestrator.sweep.runs import create_runs
     from orchestrator.sweep.tuning import build_tuner  # Ray Tune: every check has passed
 
     connect_ray(request.address, request.tracking_uri)
     client = open_tracking_store(request.tracking_uri)
-    command = shlex.join(["mft", *sys.argv[1:]])
     experiment = request.experiment or default_experiment(datasets)
-    state = create_runs(client, experiment, request.name, request.kind, request.trials, location, command)
+    state = create_runs(client, experiment, request, command_line())
     state.save()
     console.print(f"[bold]sweep[/] {request.name}: {len(request.trials)} trials, {concurrent} at a time")
     console.print(
         f"[dim]MLflow experiment {experiment}, parent run {state.parent_run_id} at {request.tracking_uri}[/]"
     )
+    print_link(state, console)
     tuner = build_tuner(state, request.trials, concurrent, request.early_stop, request.grace_period)
     return run_tuner(client, state, tuner, console)
 
@@ -111,7 +110,14 @@ def resume_sweep(
     tuner = restore_tuner(state)
     client.update_run(state.parent_run_id, status="RUNNING")
     console.print(f"[bold]resuming sweep[/] {state.name}  [dim]parent run {state.parent_run_id}[/]")
+    print_link(state, console)
     run_tuner(client, state, tuner, console)
+
+
+def print_link(state: SweepState, console: Console, tracking_uri: str | None = None) -> None:
+    """Where the sweep is in the MLflow UI: its runs, and its parent run (the summary)."""
+    uri = tracking_uri or state.tracking_uri
+    print_browse(console, uri, state.experiment_id, state.parent_run_id, "sweep run")
 
 
 def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, console: Console) -> SweepState:
@@ -140,6 +146,7 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, consol
     if best:
         console.print(f"best trial: [bold]{best}[/] (MLflow run {state.trials[best]})")
     console.print(f"sweep {state.name} {status}")
+    print_link(state, console)
     if interrupted:
         console.print(f"resume with: mft sweep resume {state.name} --storage {state.storage}")
         raise typer.Exit(130)
@@ -162,3 +169,4 @@ def show_status(state: SweepState, console: Console, tracking_uri: str | None = 
     parent = client.get_run(state.parent_run_id)
     best = parent.data.tags.get(BEST_TRIAL_TAG) or best_trial(client, state)
     console.print(f"sweep {state.name} ({state.kind}): {parent.info.status}; best trial: {best or '-'}")
+    print_link(state, console, tracking_uri)

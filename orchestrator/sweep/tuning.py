@@ -24,7 +24,8 @@ from orchestrator.sweep.request import max_eval_points
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking import names
 from orchestrator.tracking.names import PARENT_TAG, SWEEP_TAG
-from orchestrator.tracking.runs import start_trial_run
+from orchestrator.tracking.runs import child_run_name, start_trial_run
+from orchestrator.tracking.source import command_line, source_tags
 from orchestrator.trial.driver import run_trial
 from training.config import TrialConfig
 from training.errors import InputError
@@ -54,9 +55,9 @@ def trial_driver(tune_config: dict[str, Any]) -> None:
         client,
         sweep["experiment_id"],
         config,
-        plan["trial_id"],
+        plan.get("run_name", plan["trial_id"]),  # sweeps started before run names had their own
         f"{sweep['name']}/{plan['trial_id']}",
-        {PARENT_TAG: sweep["parent_run_id"], SWEEP_TAG: sweep["name"]},
+        {PARENT_TAG: sweep["parent_run_id"], SWEEP_TAG: sweep["name"], **sweep.get("source_tags", {})},
     )
     run_trial(
         config.replace(run_id=run_id),
@@ -78,13 +79,21 @@ def build_tuner(
     state: SweepState, trials: Sequence[Any], concurrent: int, early_stop: str | None, grace: int
 ) -> tune.Tuner:
     """A Tuner whose grid is the planned trials themselves; each finds its MLflow parent in `sweep`."""
-    plans = [{"trial_id": t.trial_id, "config": t.config.to_dict()} for t in trials]
+    plans = [
+        {
+            "trial_id": trial.trial_id,
+            "config": trial.config.to_dict(),
+            "run_name": child_run_name(trial.config, trial.varying),
+        }
+        for trial in trials
+    ]
     sweep = {
         "name": state.name,
         "tracking_uri": state.tracking_uri,
         "storage": state.storage,
         "experiment_id": state.experiment_id,
         "parent_run_id": state.parent_run_id,
+        "source_tags": source_tags(command_line()),
     }
     scheduler = None
     if early_stop == "asha":

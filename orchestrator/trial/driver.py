@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from orchestrator.tracking.callback import MlflowTrialCallback
 from orchestrator.tracking.names import FAILURE_TAG, MASK_TOKEN_TAG, REPAIR_TAG, TOTAL_ACCURACY
+from orchestrator.tracking.runs import log_best
 from orchestrator.trial.failures import clear_failure, repair_run_folder
 from orchestrator.trial.rendering import mask_token_summary
 from training.config import TrialConfig
@@ -95,7 +96,7 @@ def run_trial(
         client.set_tag(config.run_id, REPAIR_TAG, "; ".join(notes))
     clear_failure(client, config.run_id)
     log_mask_token(client, config)
-    tracker = MlflowTrialCallback(tracking_uri, config.run_id)
+    tracker = MlflowTrialCallback(tracking_uri, config.run_id, method_info(config.method).uses_mask_ratio)
     trainer = build_trainer(config, name, storage, [tracker, *callbacks], max_failures)
     status = RunStatus.FAILED
     try:
@@ -113,6 +114,7 @@ def run_trial(
         raise
     finally:
         try:
+            log_best(client, config.run_id)
             client.set_terminated(config.run_id, status=RunStatus.to_string(status))
         except Exception:  # the store may be the fault: report the error that ended the trial
             if status == RunStatus.FINISHED:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.cluster import cluster_size, connect_ray, fit_trial, names_cluster
+from orchestrator.tracking.links import print_browse
 from orchestrator.tracking.names import STORAGE_TAG
 from orchestrator.tracking.runs import (
     create_trial_run,
@@ -22,6 +23,7 @@ from orchestrator.tracking.runs import (
     print_best,
     reopen_run,
 )
+from orchestrator.tracking.source import command_line, source_tags
 from orchestrator.tracking.store import open_tracking_store
 from orchestrator.trial.checks import CheckedTrial
 from orchestrator.trial.driver import TrialFailed, run_trial
@@ -59,6 +61,7 @@ def launch_trial(
             " to train it again"
         )
         print_best(client, found.info.run_id, console)
+        print_browse(console, tracking_uri, experiment_id, found.info.run_id)
         return found.info.run_id
     connect_ray(address, tracking_uri)
     if names_cluster(address):
@@ -68,10 +71,12 @@ def launch_trial(
     if found is not None:
         run_id = reopen_run(client, found)
     else:
-        run_id = create_trial_run(client, experiment_id, config, name, key, {STORAGE_TAG: storage})
+        tags = {STORAGE_TAG: storage, **source_tags(command_line())}
+        run_id = create_trial_run(client, experiment_id, config, name, key, tags)
     config = config.replace(run_id=run_id)
     verb = "continuing" if found is not None else "trial"
     console.print(f"[bold]{verb}[/] {name}  [dim]MLflow run {run_id} at {tracking_uri}[/]")
+    print_browse(console, tracking_uri, experiment_id, run_id)
     try:
         with live_trials(client, {name: run_id}, console):
             run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
