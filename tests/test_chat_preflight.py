@@ -94,8 +94,8 @@ def test_mft_train_refuses_a_template_that_rewrites_contents_before_ray(
 def test_mft_eval_asks_through_each_template(
     name: str, models: dict[str, Path], knowledge: Path, tmp_path: Path, mft
 ) -> None:
-    out = tmp_path / "gen.jsonl"
     for style in ("chat", "completion"):
+        out = tmp_path / f"{style}.jsonl"
         result = mft("eval", "--model", str(models[name]), "--dataset", str(knowledge),
                      "--max-new-tokens", "4", "--prompt-style", style, "--out", str(out))  # fmt: skip
         assert result.code == 0, result.err
