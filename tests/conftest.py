@@ -22,6 +22,9 @@ os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
 # The suite never reads or fills the user's caches (~/.cache/mft, Hugging Face's): CI starts with
 # empty ones, and a warm cache here once hid a failure that only an empty one shows.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mft-test-cache-")
+# Nothing downloads at test time: a model name that is not a local folder fails at once instead of
+# retrying the Hub for half a minute (CI has no network).
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The paper's published files are research data without a licence: never committed, read from here.
