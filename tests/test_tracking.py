@@ -133,10 +133,21 @@ def test_mft_train_reads_a_runs_logged_config_straight_from_mlflow(
 ) -> None:
     """The logged model `org/m` does not exist here: the dry run's checks need a real one."""
     client, run_id = run
-    uri = ["--tracking-uri", client.tracking_uri, "--data-dir", str(paper_data_dir), "--model", str(tiny_causal)]
-    result = mft("train", "--config", f"runs:/{run_id}/trial.yaml", "--seed", "5", "--dry-run", *uri)
+    uri = ["--tracking-uri", client.tracking_uri, "--data-dir", str(paper_data_dir)]
+    result = mft(
+        "train",
+        "--config",
+        f"runs:/{run_id}/trial.yaml",
+        "--seed",
+        "5",
+        "--dry-run",
+        "--model",
+        str(tiny_causal),
+        *uri,
+    )
     assert result.code == 0, result.err
-    assert f"model: {tiny_causal}\n" in result.out and "seed: 5\n" in result.out and "epochs: 4\n" in result.out
+    assert f"model: {tiny_causal}\n" in result.out
+    assert "seed: 5\n" in result.out and "epochs: 4\n" in result.out
     missing = mft("train", "--config", "runs:/0123456789abcdef0123456789abcdef/trial.yaml", "--dry-run", *uri)
     assert missing.code == 2 and "check the run id and --tracking-uri" in missing.err
 
