@@ -16,9 +16,13 @@ from training.errors import InputError
 if TYPE_CHECKING:
     from training.config import TrialConfig
 
-# Passed to every Ray worker so remote nodes find the same models and data. Never secrets: Ray logs
-# env_vars in plain text; credentials go through orchestrator.credentials instead.
-FORWARDED_ENV = ("HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_DIR")
+# Passed to every Ray worker so remote nodes find the same models, data and object store (an
+# S3-compatible endpoint other than AWS's, and its region). Never secrets: Ray logs env_vars in plain
+# text; credentials go through orchestrator.credentials instead.
+FORWARDED_ENV = (
+    "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_DIR",
+    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
+)  # fmt: skip
 # Workers' chatter (download bars, per-report dumps) stays in Ray's log files, not the terminal.
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 # MLflow's own HTTP retries would wait minutes per write; the Train callback retries on top of these.

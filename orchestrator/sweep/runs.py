@@ -85,10 +85,13 @@ def finish_runs(client: MlflowClient, state: SweepState, errors: dict[str, str],
 
 def log_summary(client: MlflowClient, state: SweepState, failed: int) -> None:
     """On the parent run: the best trial (tag) and its best-checkpoint scores (`best/*` metrics, so
-    the MLflow runs table compares sweeps), and how many trials finished and failed."""
-    counts = {names.TRIALS_FINISHED: 0.0, names.TRIALS_FAILED: float(failed)}
+    the MLflow runs table compares sweeps), and how many trials finished, failed and were stopped
+    early by the scheduler."""
+    counts = {names.TRIALS_FINISHED: 0.0, names.TRIALS_FAILED: float(failed), names.TRIALS_STOPPED: 0.0}
     for run_id in filter(None, state.trials.values()):
-        counts[names.TRIALS_FINISHED] += client.get_run(run_id).info.status == "FINISHED"
+        run = client.get_run(run_id)
+        counts[names.TRIALS_FINISHED] += run.info.status == "FINISHED"
+        counts[names.TRIALS_STOPPED] += names.EARLY_STOP_TAG in run.data.tags
     best = best_trial(client, state)
     scores: dict[str, float] = {}
     if best:
@@ -101,11 +104,13 @@ def log_summary(client: MlflowClient, state: SweepState, failed: int) -> None:
 
 
 def best_trial(client: MlflowClient, state: SweepState) -> str | None:
-    """The trial whose best checkpoint has the highest acc/total."""
+    """The finished trial whose best checkpoint has the highest acc/total (a trial stopped early,
+    failed or interrupted has not run its schedule: it is never the sweep's best)."""
+    runs = {trial_id: client.get_run(run_id) for trial_id, run_id in state.trials.items() if run_id}
     scores = {
-        trial_id: client.get_run(run_id).data.metrics.get(names.BEST_TOTAL)
-        for trial_id, run_id in state.trials.items()
-        if run_id
+        trial_id: run.data.metrics.get(names.BEST_TOTAL)
+        for trial_id, run in runs.items()
+        if run.info.status == "FINISHED"
     }
     scored = {k: v for k, v in scores.items() if v is not None}
     return max(scored, key=scored.__getitem__) if scored else None

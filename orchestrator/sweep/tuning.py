@@ -23,7 +23,7 @@ from orchestrator.storage import join
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking import names
 from orchestrator.tracking.names import PARENT_TAG, SWEEP_TAG
-from orchestrator.tracking.runs import start_trial_run
+from orchestrator.tracking.runs import find_trial_run, start_trial_run
 from orchestrator.trial.driver import run_trial
 from training.config import TrialConfig
 from training.errors import InputError
@@ -66,6 +66,31 @@ def trial_driver(tune_config: dict[str, Any]) -> None:
     )
 
 
+class EarlyStopRecorder(tune.Callback):
+    """Closes the run of a trial the scheduler (ASHA) stops, the moment it stops it: KILLED with a
+    tag saying why, so the live table, `mft sweep status` and `mft report` show it as STOPPED,
+    not RUNNING (its Tune actor is stopped before it can close its run) nor FAILED.
+
+    Tune calls `on_trial_complete` when a trial's function returns (its run is FINISHED by then)
+    and when the scheduler stops it; not for trials an interrupted sweep leaves to resume.
+    """
+
+    def __init__(self, tracking_uri: str, experiment_id: str, sweep: str) -> None:
+        self.tracking_uri, self.experiment_id, self.sweep = tracking_uri, experiment_id, sweep
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        client = MlflowClient(self.tracking_uri)
+        run = find_trial_run(client, self.experiment_id, f"{self.sweep}/{_trial_id(trial)}")
+        if run is None or run.info.status == "FINISHED":
+            return
+        last = trial.last_result or {}
+        total = last.get(names.TOTAL_ACCURACY)
+        scores = f" with {names.TOTAL_ACCURACY} {total:.3f}" if isinstance(total, (int, float)) else ""
+        why = f"stopped early by ASHA at step {last.get('step', '?')}{scores}, below its rung's cutoff"
+        client.set_tag(run.info.run_id, names.EARLY_STOP_TAG, why)
+        client.set_terminated(run.info.run_id, status="KILLED")
+
+
 def quiet_tune() -> list[Any]:
     """Tune's result files without its TensorBoard logger, whose `tensorboard --logdir` hint would
     point users away from MLflow; returns the loggers to keep (Tune adds none of its own then)."""
@@ -85,11 +110,12 @@ def build_tuner(
         "experiment_id": state.experiment_id,
         "parent_run_id": state.parent_run_id,
     }
-    scheduler = None
+    scheduler, callbacks = None, quiet_tune()
     if early_stop == "asha":
         scheduler = ASHAScheduler(
             metric=names.TOTAL_ACCURACY, mode="max", grace_period=grace, time_attr="training_iteration"
         )
+        callbacks.append(EarlyStopRecorder(state.tracking_uri, state.experiment_id, state.name))
     return tune.Tuner(
         tune.with_resources(trial_driver, DRIVER_RESOURCES),
         param_space={"plan": tune.grid_search(plans), "sweep": sweep},
@@ -103,7 +129,7 @@ def build_tuner(
             name=state.name,
             storage_path=state.storage,
             failure_config=tune.FailureConfig(max_failures=1),
-            callbacks=quiet_tune(),
+            callbacks=callbacks,
             verbose=0,
         ),
     )

@@ -21,6 +21,10 @@ FAILURE_LOG_TAG = "mft.failure_log"
 PREVIOUS_FAILURE_TAG = "mft.previous_failure"
 ERROR_TAG = "mft.error"
 """A sweep trial's error, as Tune reported it."""
+EARLY_STOP_TAG = "mft.stopped_early"
+"""Why the sweep's scheduler (ASHA) stopped the trial early; its run is KILLED, shown as STOPPED."""
+STOPPED = "STOPPED"
+"""The status `mft` shows for a run with EARLY_STOP_TAG (MLflow has no such status of its own)."""
 
 # Run tags: one sweep (on its parent run; SWEEP_TAG on the children too).
 SWEEP_TAG = "mft.sweep"
@@ -47,6 +51,7 @@ BEST_ACCURACY_PREFIX = "best/acc_"
 BEST_TOTAL = "best/acc_total"
 TRIALS_FINISHED = "trials/finished"
 TRIALS_FAILED = "trials/failed"
+TRIALS_STOPPED = "trials/stopped"
 
 # Artifacts.
 TRIAL_FILE = "trial.yaml"

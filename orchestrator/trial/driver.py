@@ -86,7 +86,8 @@ def run_trial(
             client.set_tag(config.run_id, FAILURE_TAG, diverged)
             raise TrialFailed(f"{diverged}; lower --lr (the run is marked FAILED)")
         status = RunStatus.FINISHED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
+        # Ctrl-C; or Ray Train's own Ctrl-C handler, which aborts the run and then calls sys.exit.
         status = RunStatus.KILLED
         raise
     finally:
