@@ -177,6 +177,17 @@ class LocalStack:
             aws_secret_access_key=self.secret_key, config=Config(retries={"max_attempts": 2}),
         )  # fmt: skip
 
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every object's key in the bucket under `prefix`, sorted."""
+        pages = self.s3_client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+    def read(self, key: str) -> bytes:
+        return self.s3_client().get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+    def write(self, key: str, data: bytes) -> None:
+        self.s3_client().put_object(Bucket=BUCKET, Key=key, Body=data)
+
     def pause_object_store(self) -> None:
         """An outage: the port closes (clients are refused); the objects stay in this process."""
         self._s3.stop()

@@ -1,0 +1,246 @@
+"""Sweeps on the cluster's own stack: state and checkpoints in an S3 bucket, runs on a
+PostgreSQL-backed `mlflow server` (tests/local_stack.py), trials on a Ray node of 8 CPUs.
+
+- Load, interrupted: 8 one-worker trials at once, each reporting every step (16 steps), SIGTERM to
+  the driver once a trial has its step-4 checkpoint; `mft sweep status` from another folder tells
+  the truth; `mft sweep resume` finishes them while PostgreSQL restarts under it. Every metric
+  counted: none lost, none doubled.
+- Early stopping: `--early-stop asha` over a trial that learns and one that cannot (lr 1e-9: its
+  weights never change), one at a time so the order is fixed; the hopeless one stops at its first
+  rung, shown as STOPPED in the live table, `mft sweep status`, the parent run and `mft report`;
+  the best trial is the finished one.
+Cost: ~4 min on a 2-core box.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from local_stack import LocalStack
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+from ray_nodes import MFT, RayNodes, clean_env, wait_until
+
+pytestmark = pytest.mark.slow
+STEP_KEYS = ("train/loss", "train/lr", "train/tokens_per_s", "train/mask_ratio", "epoch")
+EVAL_KEYS = ("acc/fwd", "acc/bwd", "acc/total", "eval/seconds")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    stack: LocalStack
+    outputs: tuple[subprocess.CompletedProcess, ...]
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.stack.tracking_uri)
+
+    def runs(self) -> list[Run]:
+        experiment = self.client.get_experiment_by_name(self.name)
+        return self.client.search_runs([experiment.experiment_id]) if experiment else []
+
+    def parent(self) -> Run:
+        (parent,) = [run for run in self.runs() if "mlflow.parentRunId" not in run.data.tags]
+        return parent
+
+    def children(self) -> dict[str, Run]:
+        return {run.info.run_name: run for run in self.runs() if "mlflow.parentRunId" in run.data.tags}
+
+    def steps(self, run: Run, key: str) -> list[int]:
+        return sorted(m.step for m in self.client.get_metric_history(run.info.run_id, key))
+
+
+def write_spec(
+    folder: Path, name: str, model: Path, knowledge: Path, epochs: int, eval_at: list[int], grid: dict
+) -> Path:
+    spec = {
+        "kind": name, "description": f"{name} on the local stack", "methods": ["masked"],
+        "datasets": [str(knowledge)], "models": {"masked": str(model)},
+        "fixed": {"paraphrase": "none", "workers": 1, "gpus_per_worker": 0, "batch_size": 2, "epochs": epochs,
+                  "eval_at": eval_at, "max_new_tokens": 16, "log_every": 1},
+        "grid": grid,
+    }  # fmt: skip
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def sweep_command(stack: LocalStack, cluster: RayNodes, *args: str) -> list[str]:
+    storage = ["--storage", stack.storage("sweeps"), "--address", cluster.address]
+    return [*MFT, "sweep", *args, *storage]
+
+
+def driver_env(stack: LocalStack, cluster: RayNodes) -> dict[str, str]:
+    return {**cluster.env, **stack.env()}
+
+
+def status(stack: LocalStack, name: str, folder: Path) -> subprocess.CompletedProcess:
+    """`mft sweep status` from a folder of its own, with no Ray setting: storage and MLflow only."""
+    args = [*MFT, "sweep", "status", name, "--storage", stack.storage("sweeps")]
+    env = {**clean_env(), **stack.env(), "COLUMNS": "200"}
+    return subprocess.run(args, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+
+
+@dataclass(frozen=True)
+class Loaded(Sweep):
+    status_after_interrupt: subprocess.CompletedProcess | None = None
+    database_restarted: bool = False
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    stack: LocalStack, stack_cluster: RayNodes, tiny_causal: Path, two_facts: Path, tmp_path_factory
+) -> Loaded:
+    """8 trials at once, interrupted by SIGTERM, then resumed while PostgreSQL restarts."""
+    folder = tmp_path_factory.mktemp("load")
+    grid = {"lr": [1.0e-3, 3.0e-3], "seed": [0, 1, 2, 3]}
+    spec = write_spec(folder, "load", tiny_causal, two_facts, 16, [0, 4, 16], grid)
+    args = sweep_command(stack, stack_cluster, str(spec), "--name", "load", "--experiment", "load",
+                         "--tracking-uri", stack.tracking_uri)  # fmt: skip
+    sweep = Sweep("load", stack, ())
+    log = folder / "first.log"
+    env = driver_env(stack, stack_cluster)
+    process = subprocess.Popen(args, cwd=folder, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+    def a_trial_checkpointed_past_zero() -> bool:
+        return any(
+            4 in sweep.steps(run, "acc/total") and run.info.status == "RUNNING"
+            for run in sweep.children().values()
+        )
+
+    assert wait_until(a_trial_checkpointed_past_zero, 900, process), log.read_text()[-3000:]
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=600)
+    first = subprocess.CompletedProcess(args, process.returncode, log.read_text(), "")
+    seen = status(stack, "load", tmp_path_factory.mktemp("elsewhere"))
+
+    resume = sweep_command(stack, stack_cluster, "resume", "load")
+    log = folder / "resumed.log"
+    process = subprocess.Popen(resume, cwd=folder, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    logged = sum(len(sweep.steps(run, "train/loss")) for run in sweep.children().values())
+
+    def resumed_trials_log_again() -> bool:
+        return sum(len(sweep.steps(run, "train/loss")) for run in sweep.children().values()) > logged + 2
+
+    restarted = wait_until(resumed_trials_log_again, 900, process)
+    if restarted:
+        stack.restart_database()
+    process.wait(timeout=900)
+    resumed = subprocess.CompletedProcess(resume, process.returncode, log.read_text(), "")
+    return Loaded("load", stack, (first, resumed), seen, restarted)
+
+
+def test_sigterm_stops_the_sweep_as_ctrl_c_and_status_tells_the_truth(loaded: Loaded) -> None:
+    first = loaded.outputs[0]
+    assert first.returncode == 130, first.stdout[-3000:]
+    assert f"resume with: mft sweep resume load --storage {loaded.stack.storage('sweeps')}" in first.stdout
+    seen = loaded.status_after_interrupt
+    assert seen.returncode == 0, seen.stderr[-3000:]
+    assert "load (load): KILLED" in seen.stdout
+    assert "RUNNING" not in seen.stdout  # nothing runs any more: no row may say so
+    assert "KILLED" in seen.stdout.split("load (load)")[0]  # at least one trial row
+
+
+def test_the_resumed_sweep_finishes_every_trial_with_every_metric_once(loaded: Loaded) -> None:
+    resumed = loaded.outputs[1]
+    assert loaded.database_restarted, "the resumed sweep never logged a step"
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert "sweep load FINISHED" in resumed.stdout
+    children = loaded.children()
+    assert len(children) == 8 and loaded.parent().info.status == "FINISHED"
+    counted = 0
+    for name, run in children.items():
+        assert run.info.status == "FINISHED", name
+        for key in STEP_KEYS:
+            assert loaded.steps(run, key) == list(range(1, 17)), (name, key)
+        for key in EVAL_KEYS:
+            assert loaded.steps(run, key) == [0, 4, 16], (name, key)
+        counted += sum(len(loaded.steps(run, key)) for key in STEP_KEYS + EVAL_KEYS)
+    assert counted == 8 * (16 * len(STEP_KEYS) + 3 * len(EVAL_KEYS)) == 736
+    resumed_from = [run.data.tags.get("mft.resumed_from_step") for run in children.values()]
+    assert "4" in resumed_from, resumed_from  # an interrupted trial continued from its checkpoint
+    parent = loaded.parent().data.metrics
+    assert (parent["trials/finished"], parent["trials/failed"], parent["trials/stopped"]) == (8, 0, 0)
+
+
+def test_sweep_state_and_checkpoints_are_in_the_bucket(loaded: Loaded) -> None:
+    keys = loaded.stack.keys("sweeps/load")
+    assert "sweeps/load/mft-sweep.json" in keys
+    assert any(re.fullmatch(r"sweeps/load/experiment_state-.+\.json", key) for key in keys)
+    for name, run in loaded.children().items():
+        best = run.data.tags["mft.best_checkpoint"]
+        assert best.startswith("s3://mft/sweeps/load-"), best
+        assert f"{best.removeprefix('s3://mft/')}/trainer_state.json" in loaded.stack.keys(
+            best.removeprefix("s3://mft/")
+        ), name
+
+
+@pytest.fixture(scope="module")
+def asha(
+    stack: LocalStack, stack_cluster: RayNodes, tiny_causal: Path, two_facts: Path, tmp_path_factory
+) -> Sweep:
+    folder = tmp_path_factory.mktemp("asha")
+    spec = write_spec(folder, "asha", tiny_causal, two_facts, 40, [0, 20, 40], {"lr": [3.0e-3, 1.0e-9]})
+    # One trial at a time, the learning one first: ASHA never stops the first trial at a rung, so
+    # the hopeless one must come second to be compared with it.
+    options = ["--early-stop", "asha", "--max-concurrent", "1", "--tracking-uri", stack.tracking_uri]
+    args = sweep_command(stack, stack_cluster, str(spec), "--name", "asha", "--experiment", "asha", *options)
+    done = subprocess.run(
+        args, cwd=folder, env=driver_env(stack, stack_cluster), capture_output=True, text=True, timeout=1200
+    )
+    elsewhere = tmp_path_factory.mktemp("asha-elsewhere")
+    report = subprocess.run(
+        [*MFT, "report", "asha", "--tracking-uri", stack.tracking_uri, "--out", str(elsewhere / "report")],
+        cwd=elsewhere, env={**clean_env(), "COLUMNS": "200"}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    return Sweep("asha", stack, (done, status(stack, "asha", elsewhere), report))
+
+
+def test_asha_stops_the_hopeless_trial_early_and_shows_it_stopped(asha: Sweep) -> None:
+    done, seen, _ = asha.outputs
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    children = asha.children()
+    good = next(run for name, run in children.items() if "lr0.003" in name)
+    hopeless = next(run for name, run in children.items() if "lr1e-09" in name)
+    assert good.info.status == "FINISHED" and asha.steps(good, "train/loss") == list(range(1, 41))
+    # Stopped at its first rung (the second evaluation), 20 steps early, and not as a failure.
+    assert asha.steps(hopeless, "acc/total") == [0, 20] and asha.steps(hopeless, "train/loss") == list(
+        range(1, 21)
+    )
+    assert hopeless.info.status == "KILLED" and "mft.error" not in hopeless.data.tags
+    assert hopeless.data.tags["mft.stopped_early"].startswith("stopped early by ASHA at step 20")
+    for output in (done.stdout, seen.stdout):  # the live table's last frame; `mft sweep status`
+        row = next(line for line in output.splitlines() if hopeless.info.run_name in line)
+        assert "STOPPED" in row and "FAILED" not in row, row
+    assert "asha (asha): FINISHED" in seen.stdout
+
+
+def test_the_parent_run_counts_it_stopped_and_the_best_trial_is_the_finished_one(asha: Sweep) -> None:
+    parent = asha.parent()
+    assert parent.info.status == "FINISHED"
+    counts = (parent.data.metrics[k] for k in ("trials/finished", "trials/failed", "trials/stopped"))
+    assert tuple(counts) == (1, 0, 1)
+    good = next(name for name in asha.children() if "lr0.003" in name)
+    assert parent.data.tags["mft.best_trial"] == good
+    assert f"best trial: {good}" in asha.outputs[0].stdout
+
+
+def test_the_report_lists_the_stopped_trial_apart_as_stopped(asha: Sweep) -> None:
+    report = asha.outputs[2]
+    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+    out = Path(report.args[report.args.index("--out") + 1])
+    with (out / "report.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    by_kind = {kind: [row for row in rows if row["kind"] == kind] for kind in ("trial", "left-out")}
+    assert ["lr0.003" in row["trial"] for row in by_kind["trial"]] == [True]
+    assert [("lr1e-09" in row["trial"], row["status"]) for row in by_kind["left-out"]] == [(True, "STOPPED")]
+    assert by_kind["left-out"][0]["fit_note"].startswith("stopped early by ASHA at step 20")
+    assert "STOPPED" in (out / "report.md").read_text()
