@@ -244,3 +244,16 @@ def test_the_report_lists_the_stopped_trial_apart_as_stopped(asha: Sweep) -> Non
     assert [("lr1e-09" in row["trial"], row["status"]) for row in by_kind["left-out"]] == [(True, "STOPPED")]
     assert by_kind["left-out"][0]["fit_note"].startswith("stopped early by ASHA at step 20")
     assert "STOPPED" in (out / "report.md").read_text()
+
+
+def test_bench_store_prints_the_slowest_report_write(stack: LocalStack, tmp_path: Path) -> None:
+    """The benchmark's figures come from a run by hand (README); here it runs small and counts."""
+    args = ["bench", "store", "--tracking-uri", stack.tracking_uri, "--trials", "2", "--steps", "6"]
+    done = subprocess.run(
+        [*MFT, *args, "--eval-every", "3"], cwd=tmp_path, env={**clean_env(), "COLUMNS": "200"},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"with evaluation\s*│\s*4\s*│", done.stdout) and "slowest s" in done.stdout
+    assert "12 reports in" in done.stdout
+    assert "every metric logged once: 12 steps, 4 evaluations" in done.stdout
