@@ -164,9 +164,17 @@ class RayNodes:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def files_holding(self, secret: str) -> list[str]:
-        """Every file of every node's Ray session folder that holds `secret`."""
-        files = [path for path in self.folder.rglob("*") if path.is_file() and not path.is_symlink()]
-        return [str(path) for path in files if secret.encode() in path.read_bytes()]
+        """Every file of every node's Ray session folder that holds `secret`, with the text around it
+        (the secret itself masked), so a failure says what wrote it."""
+        found = []
+        for path in self.folder.rglob("*"):
+            if path.is_file() and not path.is_symlink() and secret.encode() in (data := path.read_bytes()):
+                at = data.index(secret.encode())
+                around = (
+                    data[max(0, at - 300) : at + 100].decode(errors="replace").replace(secret, "<SECRET>")
+                )
+                found.append(f"{path}: ...{around}...")
+        return found
 
     def stop(self) -> list[int]:
         """SIGTERM, then SIGKILL, what this cluster started; removes its folder; returns what survived."""

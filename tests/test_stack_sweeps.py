@@ -278,3 +278,14 @@ def test_bench_store_prints_the_slowest_report_write(stack: LocalStack, tmp_path
     assert re.search(r"with evaluation\s*│\s*4\s*│", done.stdout) and "slowest s" in done.stdout
     assert "12 reports in" in done.stdout
     assert "every metric logged once: 12 steps, 4 evaluations" in done.stdout
+
+
+def test_the_s3_secret_reaches_no_ray_file_mlflow_param_or_object(
+    loaded: Loaded, asha: Sweep, stack_cluster: RayNodes
+) -> None:
+    """Ray Tune copied the driver's AWS keys into its trial actors' logged runtime env, once."""
+    secret = loaded.stack.secret_key
+    assert stack_cluster.files_holding(secret) == []
+    for run in loaded.runs() + asha.runs():
+        assert secret not in repr((run.data.params, run.data.tags))
+    assert [key for key in loaded.stack.keys("sweeps/") if secret.encode() in loaded.stack.read(key)] == []

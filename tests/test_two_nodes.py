@@ -194,6 +194,8 @@ def download(stack: LocalStack, location: str, folder: Path) -> Path:
     """A checkpoint's objects, fetched with boto3 (not mft's pyarrow path) into `folder`."""
     prefix = location.removeprefix(f"s3://{BUCKET}/") + "/"
     for key in stack.keys(prefix):
+        if key.endswith("/"):  # a folder's marker object, not a file
+            continue
         target = folder / key.removeprefix(prefix)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(stack.read(key))

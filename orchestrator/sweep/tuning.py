@@ -19,6 +19,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler
 
+from orchestrator.credentials import keep_secrets_out_of_tune
 from orchestrator.storage import join
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking import names
@@ -102,6 +103,7 @@ def build_tuner(
     state: SweepState, trials: Sequence[Any], concurrent: int, early_stop: str | None, grace: int
 ) -> tune.Tuner:
     """A Tuner whose grid is the planned trials themselves; each finds its MLflow parent in `sweep`."""
+    keep_secrets_out_of_tune()
     plans = [{"trial_id": t.trial_id, "config": t.config.to_dict()} for t in trials]
     sweep = {
         "name": state.name,
@@ -141,6 +143,7 @@ def restore_tuner(state: SweepState) -> tune.Tuner:
     if not tune.Tuner.can_restore(path):
         raise InputError(f"sweep {state.name!r} has no Tune state in {path}; it never started")
     quiet_tune()  # the restored run config keeps its own loggers
+    keep_secrets_out_of_tune()
     return tune.Tuner.restore(
         path,
         trainable=tune.with_resources(trial_driver, DRIVER_RESOURCES),
