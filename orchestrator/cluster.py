@@ -8,10 +8,11 @@ that), so a trial that cannot fit is refused before anything starts; a named clu
 from __future__ import annotations
 
 import os
+import socket
 from typing import TYPE_CHECKING
 
 from orchestrator.credentials import secrets_from_environment, with_secrets
-from training.errors import InputError
+from training.errors import InputError, excerpt
 
 if TYPE_CHECKING:
     from training.config import TrialConfig
@@ -20,13 +21,21 @@ if TYPE_CHECKING:
 # S3-compatible endpoint other than AWS's, and its region). Never secrets: Ray logs env_vars in plain
 # text; credentials go through orchestrator.credentials instead.
 FORWARDED_ENV = (
-    "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MFT_DATA_DIR",
-    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
-)  # fmt: skip
+    "HF_HOME",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "MFT_DATA_DIR",
+    "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL",  # the pace of each node's system metrics (seconds)
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
 # Workers' chatter (download bars, per-report dumps) stays in Ray's log files, not the terminal.
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 # MLflow's own HTTP retries would wait minutes per write; the Train callback retries on top of these.
 STORE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+CONNECT_TIMEOUT_S = 5.0
 
 
 def names_cluster(address: str | None) -> bool:
@@ -48,12 +57,31 @@ def local_cluster() -> tuple[float, float]:
     return float(gpus), float(os.cpu_count() or 1)
 
 
+def check_cluster_answers(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """A named Ray cluster (`host:port`, `ray://host:port`) accepts a connection within seconds;
+    else one line. Ray's own join retries for minutes before it gives up."""
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rstrip("/").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s):
+            return
+    except (OSError, ValueError) as exc:
+        reason = "not host:port" if isinstance(exc, ValueError) else (exc.strerror or type(exc).__name__)
+        raise InputError(
+            f"no Ray cluster answers at {excerpt(address)} ({reason}, waited {timeout_s:g} s); start it"
+            " (ray start --head) or check --address and $RAY_ADDRESS"
+        ) from exc
+
+
 def connect_ray(address: str | None, tracking_uri: str | None = None) -> None:
     """Join `address` (or $RAY_ADDRESS), else start a local Ray instance; workers get `tracking_uri`."""
     import ray
 
     if ray.is_initialized():
         return
+    check_cluster_answers(address)
     env = {
         **QUIET_ENV,
         **STORE_ENV,

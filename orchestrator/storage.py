@@ -106,34 +106,40 @@ def local_copy(location: str) -> tempfile.TemporaryDirectory[str] | None:
     return copy
 
 
-def make_folder(folder: Path, flag: str) -> Path:
-    """`folder`, created if missing, or one line naming `flag` when it is a file or cannot be made."""
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{flag} {folder} is a file; name a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"{flag} {folder}: cannot create it ({exc.strerror or exc}); choose a writable folder"
-        ) from exc
-    return folder
-
-
 def probe_folder(folder: Path, flag: str) -> None:
     """Write and remove a small file in an existing folder."""
+    reason = probe_reason(folder)
+    if reason:
+        raise InputError(f"{flag}: cannot write to {folder} ({reason}); choose a writable place")
+
+
+def probe_reason(folder: Path) -> str | None:
+    """Why a small file cannot be written (and removed) in `folder`; None when it can."""
     probe = folder / f".mft-probe-{uuid.uuid4().hex}"
     try:
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
-        reason = exc.strerror or exc
-        raise InputError(f"{flag}: cannot write to {folder} ({reason}); choose a writable place") from exc
+        return str(exc.strerror or exc)
+    return None
 
 
 def check_storage(location: str) -> None:
-    """The storage takes a file: a local folder (created if missing) or a URI's filesystem."""
+    """The storage takes a file, and nothing is left there: a local folder (or the nearest folder
+    above a missing one, which Ray creates later) or a URI's filesystem."""
+    if location.startswith("file://"):
+        location = location.removeprefix("file://")
     if not is_uri(location):
-        probe_folder(make_folder(Path(location), "--storage"), "--storage")
+        folder = Path(location)
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"--storage {folder} is a file; name a folder")
+        existing = folder
+        while not existing.exists():
+            existing = existing.parent
+        reason = probe_reason(existing)
+        if reason:
+            what = "cannot write there" if existing == folder else "cannot create it"
+            raise InputError(f"--storage {folder}: {what} ({reason}); choose a writable folder")
         return
     import pyarrow.fs
 

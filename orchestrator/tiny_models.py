@@ -52,9 +52,8 @@ def read_corpus(paths: Sequence[Path]) -> list[str]:
     texts: list[str] = []
     for path in paths:
         if not path.is_file():
-            raise InputError(
-                f"corpus file {path} does not exist; pass existing text/JSON/JSONL files to --corpus"
-            )
+            what = "is not a regular file" if path.exists() else "does not exist"
+            raise InputError(f"corpus file {path} {what}; pass existing text/JSON/JSONL files to --corpus")
         raw = path.read_text(encoding="utf-8")
         if path.suffix == ".json":
             texts.extend(_strings(json.loads(raw)))

@@ -110,8 +110,8 @@ def test_a_corrupt_best_checkpoint_loses_its_tag_and_the_next_evaluation_still_l
     )
     callback.after_report(None, [evaluated.to_metrics()], None)
     run = client.get_run(run_id)
-    assert run.data.metrics["acc/total"] == 0.375 and run.data.metrics["best/acc_total"] == 0.375
-    assert run.data.metrics["best/step"] == 40 and run.data.tags["mft.resumed_from_step"] == "20"
+    assert run.data.metrics["acc/total"] == 0.375 and run.data.tags["mft.best_step"] == "40"
+    assert run.data.tags["mft.resumed_from_step"] == "20"
 
 
 def test_a_disk_full_run_folder_is_tidied_before_the_trial_runs_again(process_group, tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
+
 RUN_QUICK_LAB = """
 import json, sys
 from pathlib import Path

@@ -13,9 +13,10 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from orchestrator.failure_logs import failure_reason
 from orchestrator.tracking import callback as tracking_callback
 from orchestrator.tracking.callback import MlflowTrialCallback, TrackingStoreError
-from orchestrator.trial.failures import failure_reason, record_failure, resume_command
+from orchestrator.trial.failures import record_failure, resume_command
 from training.report import StepMetrics, WorkerReport
 
 

@@ -11,8 +11,14 @@ from ray.train import Checkpoint
 
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking.callback import MlflowTrialCallback
-from orchestrator.tracking.names import BEST_CHECKPOINT_TAG, EXPERIMENT_KIND_TAG, RESUMED_TAG, TRIAL_FILE
-from orchestrator.tracking.runs import ensure_experiment, start_trial_run
+from orchestrator.tracking.names import (
+    BEST_CHECKPOINT_TAG,
+    BEST_STEP_TAG,
+    EXPERIMENT_KIND_TAG,
+    RESUMED_TAG,
+    TRIAL_FILE,
+)
+from orchestrator.tracking.runs import ensure_experiment, log_best, start_trial_run
 from orchestrator.trial.settings import build_trial_config
 from orchestrator.trial.trial_file import load_trial_file
 from training.config import TrialConfig
@@ -63,8 +69,11 @@ def test_callback_logs_curves_best_checkpoint_and_never_a_step_twice(
     assert history(client, run_id, "train/mask_ratio") == [(1, 0.5), (2, 0.5), (3, 0.5), (4, 0.5)]
     assert [step for step, _ in history(client, run_id, "acc/total")] == [0, 2, 4]
     data = client.get_run(run_id).data
-    assert data.metrics["best/step"] == 4 and data.metrics["best/acc_total"] == 0.5
+    assert data.tags[BEST_STEP_TAG] == "4"
     assert data.tags[BEST_CHECKPOINT_TAG] == str(tmp_path / "checkpoint_4")
+    assert not any(key.startswith("best/") for key in data.metrics)  # logged once, when the trial ends
+    log_best(client, run_id)
+    assert history(client, run_id, "best/acc_total") == [(0, 0.5)]  # a summary: step 4 is the tag
     assert data.tags[RESUMED_TAG] == "2"
     assert [a.path for a in client.list_artifacts(run_id, "generations")] == ["generations/step_0000000.json"]
 
@@ -80,7 +89,7 @@ def test_a_new_controller_continues_where_the_last_one_stopped(
     second.after_report(None, [evaluation(4, 0.4, {4: 0.5})], None)
     assert history(client, run_id, "train/loss") == [(2, 1.0), (4, 0.5)]
     assert history(client, run_id, "acc/total") == [(2, 0.6), (4, 0.4)]
-    assert client.get_run(run_id).data.metrics["best/acc_total"] == 0.6  # 0.4 at step 4 is not better
+    assert client.get_run(run_id).data.tags[BEST_STEP_TAG] == "2"  # 0.4 at step 4 is not better
 
 
 @pytest.mark.parametrize("as_uri", [False, True])
@@ -120,13 +129,25 @@ def test_a_trial_run_logs_its_config_as_a_file_mft_train_config_reads_back(
 
 
 def test_mft_train_reads_a_runs_logged_config_straight_from_mlflow(
-    run: tuple[MlflowClient, str], mft, tmp_path: Path
+    run: tuple[MlflowClient, str], mft, paper_data_dir: Path, tiny_causal: Path
 ) -> None:
+    """The logged model `org/m` does not exist here: the dry run's checks need a real one."""
     client, run_id = run
-    uri = ["--tracking-uri", client.tracking_uri]
-    result = mft("train", "--config", f"runs:/{run_id}/trial.yaml", "--seed", "5", "--dry-run", *uri)
+    uri = ["--tracking-uri", client.tracking_uri, "--data-dir", str(paper_data_dir)]
+    result = mft(
+        "train",
+        "--config",
+        f"runs:/{run_id}/trial.yaml",
+        "--seed",
+        "5",
+        "--dry-run",
+        "--model",
+        str(tiny_causal),
+        *uri,
+    )
     assert result.code == 0, result.err
-    assert "model: org/m\n" in result.out and "seed: 5\n" in result.out and "epochs: 4\n" in result.out
+    assert f"model: {tiny_causal}\n" in result.out
+    assert "seed: 5\n" in result.out and "epochs: 4\n" in result.out
     missing = mft("train", "--config", "runs:/0123456789abcdef0123456789abcdef/trial.yaml", "--dry-run", *uri)
     assert missing.code == 2 and "check the run id and --tracking-uri" in missing.err
 
@@ -147,7 +168,7 @@ def test_every_field_of_a_report_reaches_the_run_and_none_crashes_the_callback(
     data = client.get_run(run_id).data
     assert data.tags[RESUMED_TAG] == "0" and data.tags["mft.checkpoint_fallback"] == fallback
     assert data.tags["mft.diverged"] == "the loss diverged at step 3: nan"
-    assert data.metrics["best/acc_total"] == 0.3 and data.metrics["eval/seconds"] == 0.1
+    assert data.tags[BEST_STEP_TAG] == "2" and data.metrics["eval/seconds"] == 0.1
     assert [step for step, _ in history(client, run_id, "train/loss")] == [1, 2, 3]
 
 

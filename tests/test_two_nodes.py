@@ -29,7 +29,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from ray_nodes import MFT, RAY, RayNodes, clean_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from evaluation.decoding import Decoding
 from evaluation.questions import QAItem
 from evaluation.scoring import rouge1_recall, summarize
 from training.config import TrialConfig
+from training.failures import agreed
 from training.method_registry import method_info
 from training.methods import resolve_mask_id
 from training.sharding import gathered
@@ -54,7 +55,7 @@ def evaluate(
     rank, world = dist.get_rank(), dist.get_world_size()
     shard = list(items[rank::world])
     model.eval()
-    with torch.no_grad(), gathered(model):
+    with torch.no_grad(), gathered(model), agreed():  # a question one rank cannot ask stops them all
         predictions = answer_questions(
             model, tokenizer, [item.question for item in shard], decoding(config, tokenizer)
         )

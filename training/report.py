@@ -48,6 +48,9 @@ class WorkerReport:
     diverged_step: int | None = None
     """The first step whose loss was not finite: training stopped there on every rank."""
     diverged_loss: float | None = None
+    failure: str | None = None
+    """A deterministic error that stopped training on every rank, in one line (not retried:
+    `training.failures`); the driver marks the run FAILED with it."""
 
     def to_metrics(self) -> dict[str, Any]:
         """The dict `ray.train.report` takes: the record plus the evaluation's flat scalars."""

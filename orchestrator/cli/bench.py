@@ -10,13 +10,15 @@ import typer
 from rich.console import Console
 
 from orchestrator.trial.settings import build_trial_config
-from training.errors import InputError
+from training.errors import InputError, excerpt
+from training.limits import MAX_BATCH, MAX_NEW_TOKENS, check_range
 
 bench_app = typer.Typer(
     help="Benchmarks that print figures: answering, training throughput, MLflow store writes.",
     no_args_is_help=True,
 )
 console, err_console = Console(), Console(stderr=True)
+MAX_BENCH_QUESTIONS = 100_000
 
 
 @bench_app.command("answering")
@@ -40,13 +42,19 @@ def answering(
     """Time batched vs one-question-at-a-time answering and check both give identical answers."""
     import torch
 
+    from evaluation.decoding import SAMPLERS
     from orchestrator.bench.answering import AnswersDiffer, build_answerer, render, time_answering
 
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    from evaluation.decoding import SAMPLERS
-
     if sampler not in SAMPLERS:
-        raise InputError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        raise InputError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {excerpt(sampler)}")
+    check_range("--questions", questions, 1, MAX_BENCH_QUESTIONS, "each is answered twice, batched and alone")
+    check_range("--batch-size", batch_size, 1, MAX_BATCH, "questions per forward batch")
+    check_range("--max-new-tokens", max_new_tokens, 1, MAX_NEW_TOKENS, "answers are a few words")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    try:
+        torch.device(device)
+    except RuntimeError as exc:
+        raise InputError(f"--device {excerpt(device)} is not a torch device; use auto, cpu or cuda") from exc
     answer = build_answerer(model, sampler, max_new_tokens, device)
     # Synthetic, deterministic questions: the benchmark needs no dataset.
     texts = [f"Who is person number {i}?" for i in range(questions)]
@@ -108,6 +116,10 @@ def training(
             "max_new_tokens": max_new_tokens,
         }
     )
+    from orchestrator.trial.checks import check_model, load_model_config
+
+    check_model(config.model)  # a model it cannot read: one line now, not a traceback after minutes
+    load_model_config(config.model, config.trust_remote_code)
     import torch
 
     from orchestrator.bench.training import (

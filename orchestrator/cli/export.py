@@ -8,15 +8,16 @@ import typer
 from rich.console import Console
 
 from orchestrator.cli import options
+from orchestrator.cli.outputs import FORCE, check_output_folder, staged_folder
 from orchestrator.tracking.store import resolve_tracking_uri
-from training.errors import InputError
+from training.errors import InputError, excerpt
 
 console = Console()
 
 
 def export(
     run_id: str = typer.Argument(..., help="The trial's MLflow run id."),
-    out: Path = typer.Option(..., help="Folder to write the Hugging Face model to."),
+    out: str = typer.Option(..., help="Folder to write the Hugging Face model to (new or empty)."),
     latest: bool = typer.Option(
         False, "--latest", help="Export the latest checkpoint \\[default: the best]."
     ),
@@ -24,6 +25,7 @@ def export(
         None, help="Export the checkpoint of this optimizer step, if still kept \\[default: the best]."
     ),
     tracking_uri: str = options.TRACKING_URI,
+    force: bool = FORCE,
 ) -> None:
     """Write a trial's checkpoint (the best by default) as a model folder that `from_pretrained` loads.
 
@@ -33,32 +35,41 @@ def export(
     """
     if latest and step is not None:
         raise InputError("give --latest or --step, not both")
-    from mlflow.tracking import MlflowClient
-
-    from orchestrator.storage import local_copy
     from orchestrator.tracking.store import require_store
-    from orchestrator.trial.checkpoints import choose_checkpoint
-    from training.checkpointing import export_checkpoint
 
     uri = resolve_tracking_uri(tracking_uri)
-    require_store(uri)  # reading never creates a store
+    require_store(uri)  # reading never creates a store; a dead server: seconds, before heavy imports
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.storage import is_uri, local_copy
+    from orchestrator.trial.checkpoints import choose_checkpoint
+
     client = MlflowClient(uri)
     try:
         run = client.get_run(run_id)
     except Exception as exc:
-        raise InputError(f"no MLflow run {run_id!r} in this tracking store; check --tracking-uri") from exc
+        raise InputError(
+            f"no MLflow run {excerpt(run_id)} in this tracking store; check --tracking-uri"
+        ) from exc
     chosen = choose_checkpoint(run, latest=latest, step=step)
+    reads = [Path(run.data.params["model"])] if "model" in run.data.params else []
+    if not is_uri(chosen.location):
+        reads.append(Path(chosen.location))
+    folder = check_output_folder(out, "--out", force=force, reads=reads)
+    from training.checkpointing import export_checkpoint  # torch: once every check has passed
+
     copy = local_copy(chosen.location)
-    folder = Path(copy.name) if copy else Path(chosen.location)
-    if not folder.is_dir():
+    checkpoint = Path(copy.name) if copy else Path(chosen.location)
+    if not checkpoint.is_dir():
         raise InputError(f"run {run_id}'s checkpoint {chosen.location} is not on disk any more")
     try:
-        export_checkpoint(folder, out)
+        with staged_folder(folder) as stage:
+            export_checkpoint(checkpoint, stage)
     finally:
         if copy:
             copy.cleanup()
-    console.print(f"exported the {chosen.which} checkpoint (step {chosen.step}) of run {run_id} to {out}")
-    note = diffusion_note(run.data.params, out)
+    console.print(f"exported the {chosen.which} checkpoint (step {chosen.step}) of run {run_id} to {folder}")
+    note = diffusion_note(run.data.params, folder)
     if note:
         console.print(note, highlight=False, soft_wrap=True)  # a command to copy: never wrapped
 

@@ -8,10 +8,13 @@ from pathlib import Path
 import typer
 
 from orchestrator.cli import options
-from training.errors import InputError
+from orchestrator.cli.outputs import FORCE, check_output_folder
+from training.errors import InputError, excerpt
+from training.limits import check_range
 from training.method_registry import method_names
 
 REPORT_FORMATS = ("md", "csv", "html")
+MAX_LAB_SEEDS = 100  # each seed is one ~1-minute CPU trial per method
 
 
 def lab(
@@ -30,24 +33,35 @@ def lab(
     ),
     tracking_uri: str = options.TRACKING_URI,
     storage: str = options.STORAGE,
-    report_dir: Path = typer.Option(None, help="Where the report's files go \\[default: the report's own]."),
+    report_dir: str = typer.Option(
+        None, help="Where the report's files go, new or empty \\[default: the report's own]."
+    ),
+    force: bool = FORCE,
 ) -> None:
     """Fine-tune tiny models on facts about new people with ar, masked and dllm; ask forward and backward.
 
     Builds the synthetic people and two ~1 M-parameter base models once (cached), runs the `lab`
     sweep on Ray Tune, prints the table and the MLflow UI command. Example: mft lab --quick
     """
+    check_range("--seeds", seeds, 1, MAX_LAB_SEEDS, "each seed is one trial per method")
+    if people < 2:  # the upper bound is the name pool's, checked when the people are drawn
+        raise InputError(f"--people must be at least 2 (one per statement order), got {people}")
+    if report_dir is not None:  # before minutes of work, not after
+        check_output_folder(report_dir, "--report-dir", force=force)
     from rich.console import Console
 
     from orchestrator.lab.lab_sweep import CONTROL_METHOD, DEFAULT_METHODS, LabSettings, run_lab
     from orchestrator.report import report_sweeps
     from orchestrator.storage import resolve_storage
+    from orchestrator.tracking.links import print_browse
     from orchestrator.tracking.store import resolve_tracking_uri
 
     methods = tuple(dict.fromkeys([*(method or DEFAULT_METHODS), *([CONTROL_METHOD] if control else [])]))
     unknown = [name for name in methods if name not in method_names()]
     if unknown:
-        raise InputError(f"--methods: unknown method {unknown[0]!r}; choose from {', '.join(method_names())}")
+        raise InputError(
+            f"--methods: unknown method {excerpt(unknown[0])}; choose from {', '.join(method_names())}"
+        )
     settings = LabSettings(
         seeds=1 if quick else seeds,
         people=people,
@@ -60,7 +74,6 @@ def lab(
     console = Console()
     start = time.perf_counter()
     state = run_lab(settings, uri, resolve_storage(storage), console=console)
-    report_sweeps(uri, [state.name], report_dir, REPORT_FORMATS, console)
-    console.print(
-        f"lab finished in {time.perf_counter() - start:.0f} s; browse it: mlflow ui --backend-store-uri {uri}"
-    )
+    report_sweeps(uri, [state.name], report_dir, REPORT_FORMATS, console, force=force)
+    console.print(f"lab finished in {time.perf_counter() - start:.0f} s; browse it in MLflow:")
+    print_browse(console, uri, state.experiment_id, state.parent_run_id, "sweep run")

@@ -18,6 +18,12 @@ ADDRESS = typer.Option(None, help="Ray cluster address \\[default: $RAY_ADDRESS,
 DATA_DIR = typer.Option(None, help="Dataset folder \\[default: $MFT_DATA_DIR or the user cache].")
 
 
+def require_name(flag: str, value: str | None) -> None:
+    """A name given (None = not given) is not blank: `--experiment "$UNSET"` is a mistake, not the default."""
+    if value is not None and not value.strip():
+        raise InputError(f"{flag} is empty; give a name or leave the option out for the default")
+
+
 def require_positive(values: dict[str, float | None]) -> None:
     """Each given flag value (None = not given) is a finite number >= 1."""
     for flag, value in values.items():

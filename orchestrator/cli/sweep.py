@@ -27,7 +27,7 @@ from orchestrator.sweep.spec import load_spec, shipped_specs
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking.store import resolve_tracking_uri
 from orchestrator.trial.trial_file import trial_yaml
-from training.errors import InputError
+from training.errors import InputError, excerpt
 
 console = Console()
 # --tiny with --submit: the head builds its own tiny models; here the spec is only validated.
@@ -102,8 +102,10 @@ def run(
     Examples: mft sweep lr --dataset namedesc --dry-run | mft sweep seeds --tiny |
     mft sweep my-sweep.yaml --set seed=3 --early-stop asha | mft sweep paper --submit --address http://127.0.0.1:8265
     """
+    options.require_name("--experiment", experiment)
+    options.require_name("--name", name)
     if early_stop not in EARLY_STOPPING:  # before the jobs API is asked or a model is built
-        raise InputError(f"--early-stop must be asha, got {early_stop!r}")
+        raise InputError(f"--early-stop must be asha, got {excerpt(early_stop)}")
     jobs = None
     if submit:  # the cluster is reachable before anything is built here
         from orchestrator.sweep.submission import connect_jobs_api
@@ -144,6 +146,14 @@ def run(
 
         gpus, cpus = cluster_size(address)
         render_plan(spec, trials, plan_resources(trials, gpus, cpus), console)
+        if jobs is None:  # a submitted sweep is checked on the head, where its files are
+            from orchestrator.sweep.launch import check_sweep
+
+            concurrent, _ = check_sweep(request)  # exactly what a real start checks, creating nothing
+            console.print(
+                f"dry run: every check passed; {len(trials)} trials would start, {concurrent} at a time",
+                highlight=False,
+            )
         return
     if jobs is not None:
         from orchestrator.sweep.submission import submit_sweep
@@ -190,11 +200,16 @@ def resume(
     storage: str = options.STORAGE,
     address: str = options.ADDRESS,
     submit: bool = typer.Option(False, help=SUBMIT_HELP),
+    dry_run: bool = typer.Option(
+        False, help="Check everything a resume checks and list the trials it would continue; run nothing."
+    ),
 ) -> None:
     """Continue an interrupted sweep: unfinished trials from their checkpoints, in the same MLflow runs.
 
-    Example: mft sweep resume lr-namedesc-1122-0930
+    Example: mft sweep resume lr-namedesc-1122-0930 --dry-run
     """
+    if submit and dry_run:
+        raise InputError("--dry-run checks a resume here; leave out --submit")
     if submit:
         from orchestrator.sweep.submission import connect_jobs_api, submit_sweep
 
@@ -202,7 +217,7 @@ def resume(
         return
     from orchestrator.sweep.launch import resume_sweep
 
-    resume_sweep(name, resolve_storage(storage), address, console)
+    resume_sweep(name, resolve_storage(storage), address, console, dry_run=dry_run)
 
 
 def print_configs(trials: list[PlannedTrial]) -> None:

@@ -28,7 +28,9 @@ def train(
     dataset: str = typer.Option("namedesc", help="namedesc, bio, wiki, or a bring-your-own folder."),
     method: str = typer.Option("masked", help="ar, masked, masked-random or dllm."),
     model: str = typer.Option(
-        None, help="Model folder or hub id (from_pretrained) \\[default: --config's; required without it]."
+        None,
+        help="Model folder, hub id (from_pretrained) or .gguf file (converted once, cached)"
+        " \\[default: --config's; required without it].",
     ),
     lr: float = typer.Option(None, help="Peak learning rate \\[default: the paper's for the method]."),
     epochs: int = typer.Option(
@@ -44,7 +46,11 @@ def train(
     workers: int = typer.Option(1, help="Ray Train workers (one GPU each on a GPU cluster)."),
     gpus_per_worker: float = typer.Option(None, help="0 = CPU/gloo \\[default: 1 if the cluster has GPUs]."),
     precision: str = typer.Option("bf16", help="bf16 (FSDP2 mixed precision) or fp32."),
-    mask_token: str = typer.Option(None, help="Mask token or id \\[default: the model's own]."),
+    mask_token: str = typer.Option(
+        None,
+        help="Mask token or id, or `add`: a new special token <|mft_mask|>, embeddings grown by one"
+        " mean-initialised row \\[default: the model's own].",
+    ),
     weight_decay: float = typer.Option(0.1, help="AdamW weight decay (none on biases and norm weights)."),
     betas: str = typer.Option("0.9,0.95", help="AdamW betas as B1,B2."),
     grad_clip: float = typer.Option(1.0, help="Gradient-norm clip."),
@@ -69,7 +75,8 @@ def train(
     trust_remote_code: bool = typer.Option(False, help="Allow the model's own code (LLaDA needs it)."),
     data_dir: Path = options.DATA_DIR,
     dry_run: bool = typer.Option(
-        False, help="Print the resolved trial configuration (a --config file) and run nothing."
+        False,
+        help="Run every check, print the resolved trial configuration (a --config file); start nothing.",
     ),
     experiment: str = typer.Option(None, help="MLflow experiment \\[default: mft-<dataset>]."),
     tracking_uri: str = options.TRACKING_URI,
@@ -89,20 +96,24 @@ def train(
         for key, value in ctx.params.items()
         if key in FIELD_NAMES and ctx.get_parameter_source(key).name != "DEFAULT"
     }
+    options.require_name("--experiment", experiment)
     values = {**config_values(config_file, tracking_uri), **parse_flags(given)}
     config = build_trial_config(values)
     gpus_if_any = "gpus_per_worker" not in values
+    from orchestrator.gguf_models import is_gguf, local_model
+    from orchestrator.trial.checks import check_trial
+
+    uri, location = resolve_tracking_uri(tracking_uri), resolve_storage(storage)
+    # A GGUF file is converted once on this machine; the workers load the folder.
+    runnable = config.replace(model=local_model(config.model)) if is_gguf(config.model) else config
+    checked = check_trial(  # a dry run checks exactly what a start checks, and creates nothing either
+        runnable, tracking_uri=uri, storage=location, address=address, gpus_if_any=gpus_if_any
+    )
     if dry_run:
         if gpus_if_any:  # left out, so that the file keeps meaning "a GPU each if the cluster has them"
             typer.echo("# gpus_per_worker not given: 1 per worker when the Ray cluster has GPUs, else 0")
         typer.echo(trial_yaml(config, leave_out=("gpus_per_worker",) if gpus_if_any else ()), nl=False)
         return
-    from orchestrator.trial.checks import check_trial
-
-    uri, location = resolve_tracking_uri(tracking_uri), resolve_storage(storage)
-    checked = check_trial(
-        config, tracking_uri=uri, storage=location, address=address, gpus_if_any=gpus_if_any
-    )
     from orchestrator.trial.launch import launch_trial  # Ray and the training loop: after every check
 
     notes = []

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.tracking.names import ACCURACY_PREFIX, EARLY_STOP_TAG, ERROR_TAG, STOPPED, SWEEP_TAG
 from training.knowledge import order_categories
+from training.method_registry import method_info, method_names
 
 SUMMARY = ("fwd", "bwd", "total")
 """The direction macro averages and their mean, after the per-category columns."""
@@ -97,10 +98,14 @@ def curve_from(history: Iterable[Metric]) -> Curve:
 
 
 def trial_params(run: Run) -> dict[str, str]:
+    """The run's params as today's runs log them: defaults for fields added since, and none its
+    method never reads (older runs logged a mask ratio for `ar` too)."""
     params = dict(run.data.params)
     params.setdefault("scoring", DEFAULT_SCORING)
     params.setdefault("prompt_style", "chat")  # runs from before the setting were all asked as chat
-    return params
+    method = params.get("method", "")
+    unused = method_info(method).unused_fields if method in method_names() else ()
+    return {name: value for name, value in params.items() if name not in unused}
 
 
 def load_trial(client: MlflowClient, run: Run) -> Trial:

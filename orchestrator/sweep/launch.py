@@ -7,21 +7,21 @@ Ray, Tune or MLflow are imported, a local Ray starts or an MLflow run is created
 
 from __future__ import annotations
 
-import shlex
-import sys
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from orchestrator import storage
-from orchestrator.cluster import cluster_size, connect_ray
+from orchestrator.cluster import check_cluster_answers, cluster_size, connect_ray
 from orchestrator.interruption import sigterm_as_interrupt
 from orchestrator.sweep.planning import plan_resources
 from orchestrator.sweep.request import SweepRequest
 from orchestrator.sweep.state import SweepState
+from orchestrator.tracking.links import print_browse
 from orchestrator.tracking.names import BEST_TRIAL_TAG
-from orchestrator.tracking.store import check_tracking_store, open_tracking_store
+from orchestrator.tracking.source import command_line
+from orchestrator.tracking.store import check_tracking_store, open_tracking_store, require_store
 from orchestrator.trial.checks import check_trials
 from training.errors import InputError
 
@@ -48,8 +48,9 @@ def check_fits(request: SweepRequest, gpus: float, cpus: float) -> int:
     return min(plan.concurrent, request.max_concurrent or plan.concurrent)
 
 
-def start_sweep(request: SweepRequest, console: Console) -> SweepState:
-    """Check everything, create the MLflow runs, then run the Tuner with a live table."""
+def check_sweep(request: SweepRequest) -> tuple[int, set[str]]:
+    """Every check of a sweep's start, in order, creating nothing (a dry run runs exactly these):
+    (trials at once, the knowledge sets' names)."""
     location = request.storage
     if storage.exists(storage.join(location, request.name)):
         raise InputError(
@@ -58,20 +59,25 @@ def start_sweep(request: SweepRequest, console: Console) -> SweepState:
         )
     check_tracking_store(request.tracking_uri)  # seconds: a dead server fails before anything loads
     concurrent = check_fits(request, *cluster_size(request.address, request.tracking_uri))
-    datasets = check_trials([trial.config for trial in request.trials], storage=location)
+    return concurrent, check_trials([trial.config for trial in request.trials], storage=location)
+
+
+def start_sweep(request: SweepRequest, console: Console) -> SweepState:
+    """Check everything, create the MLflow runs, then run the Tuner with a live table."""
+    concurrent, datasets = check_sweep(request)
     from orchestrator.sweep.runs import create_runs
     from orchestrator.sweep.tuning import build_tuner  # Ray Tune: every check has passed
 
     connect_ray(request.address, request.tracking_uri)
     client = open_tracking_store(request.tracking_uri)
-    command = shlex.join(["mft", *sys.argv[1:]])
     experiment = request.experiment or default_experiment(datasets)
-    state = create_runs(client, experiment, request.name, request.kind, request.trials, location, command)
+    state = create_runs(client, experiment, request, command_line())
     state.save()
     console.print(f"[bold]sweep[/] {request.name}: {len(request.trials)} trials, {concurrent} at a time")
     console.print(
         f"[dim]MLflow experiment {experiment}, parent run {state.parent_run_id} at {request.tracking_uri}[/]"
     )
+    print_link(state, console)
     tuner = build_tuner(state, request.trials, concurrent, request.early_stop, request.grace_period)
     return run_tuner(client, state, tuner, console)
 
@@ -81,18 +87,38 @@ def default_experiment(datasets: set[str]) -> str:
     return f"mft-{next(iter(datasets))}" if len(datasets) == 1 else DEFAULT_EXPERIMENT
 
 
-def resume_sweep(name: str, location: str, address: str | None, console: Console) -> None:
-    """Continue unfinished trials from their checkpoints, in the same MLflow runs."""
+def resume_sweep(
+    name: str, location: str, address: str | None, console: Console, dry_run: bool = False
+) -> None:
+    """Continue unfinished trials from their checkpoints, in the same MLflow runs (`dry_run`: every
+    check of that, then the trials it would continue; nothing starts)."""
     state = SweepState.load(name, location)
     check_tracking_store(state.tracking_uri)
-    from orchestrator.sweep.tuning import restore_tuner
+    check_cluster_answers(address)
+    from orchestrator.sweep.tuning import restore_tuner, trials_to_continue
 
+    again = trials_to_continue(state)  # refuses a sweep whose Tune state is missing
+    if dry_run:
+        shown = ", ".join(again[:5]) + (f" and {len(again) - 5} more" if len(again) > 5 else "")
+        console.print(
+            f"dry run: sweep {state.name} would continue {len(again)} of {len(state.trials)} trials"
+            f"{': ' + shown if again else ''}; nothing started",
+            highlight=False,
+        )
+        return
     client = open_tracking_store(state.tracking_uri)
     connect_ray(address, state.tracking_uri)
     tuner = restore_tuner(state)
     client.update_run(state.parent_run_id, status="RUNNING")
     console.print(f"[bold]resuming sweep[/] {state.name}  [dim]parent run {state.parent_run_id}[/]")
+    print_link(state, console)
     run_tuner(client, state, tuner, console)
+
+
+def print_link(state: SweepState, console: Console, tracking_uri: str | None = None) -> None:
+    """Where the sweep is in the MLflow UI: its runs, and its parent run (the summary)."""
+    uri = tracking_uri or state.tracking_uri
+    print_browse(console, uri, state.experiment_id, state.parent_run_id, "sweep run")
 
 
 def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, console: Console) -> SweepState:
@@ -124,6 +150,7 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, consol
     if best:
         console.print(f"best trial: [bold]{best}[/] (MLflow run {state.trials[best]})")
     console.print(f"sweep {state.name} {status}")
+    print_link(state, console)
     if interrupted:
         console.print(f"resume with: mft sweep resume {state.name} --storage {state.storage}")
         raise typer.Exit(130)
@@ -139,9 +166,11 @@ def show_status(state: SweepState, console: Console, tracking_uri: str | None = 
     from orchestrator.sweep.runs import best_trial, with_child_runs
     from orchestrator.trial.live_view import trial_table
 
+    require_store(tracking_uri or state.tracking_uri)  # a dead server: one line in seconds, not retries
     client = MlflowClient(tracking_uri or state.tracking_uri)
     state = with_child_runs(client, state)
     console.print(trial_table(client, state.trials))
     parent = client.get_run(state.parent_run_id)
     best = parent.data.tags.get(BEST_TRIAL_TAG) or best_trial(client, state)
     console.print(f"sweep {state.name} ({state.kind}): {parent.info.status}; best trial: {best or '-'}")
+    print_link(state, console, tracking_uri)

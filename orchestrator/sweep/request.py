@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from orchestrator.sweep.expansion import PlannedTrial
-from training.errors import InputError
+from training.errors import InputError, excerpt
 
 EARLY_STOPPING = (None, "asha")
 SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -38,8 +38,19 @@ class SweepRequest:
                 " (it names a folder in --storage), e.g. lr-namedesc-1"
             )
         if self.early_stop not in EARLY_STOPPING:
-            raise InputError(f"--early-stop must be asha, got {self.early_stop!r}")
+            raise InputError(f"--early-stop must be asha, got {excerpt(self.early_stop)}")
         if self.grace_period < 1:
             raise InputError(f"--grace-period must be >= 1 evaluation point, got {self.grace_period}")
+        points = max_eval_points(self.trials)
+        if self.early_stop == "asha" and self.grace_period > points:
+            raise InputError(
+                f"--grace-period {self.grace_period} is more than the {points} evaluation points of the"
+                f" longest trial: ASHA could never stop a trial; use 1..{points}"
+            )
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise InputError(f"--max-concurrent must be >= 1, got {self.max_concurrent}")
+
+
+def max_eval_points(trials: tuple[PlannedTrial, ...]) -> int:
+    """The most evaluation points of any trial: ASHA's time budget (one Tune result per point)."""
+    return max((len(trial.config.eval_at) for trial in trials), default=1)

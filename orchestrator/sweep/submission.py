@@ -80,5 +80,5 @@ def submit_sweep(
     console.print(f"follow it:  ray job logs --follow {job_id} --address {dashboard}")
     console.print(f"stop it:    ray job stop {job_id} --address {dashboard}")
     if name is not None:
-        console.print(f"progress:   mft sweep status {name} (with the same --storage) or the MLflow UI")
+        console.print(f"progress:   mft sweep status {name} (with the same --storage): trials, MLflow links")
     return job_id

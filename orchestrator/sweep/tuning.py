@@ -21,10 +21,12 @@ from ray.tune.schedulers import ASHAScheduler
 
 from orchestrator.credentials import keep_secrets_out_of_tune
 from orchestrator.storage import join
+from orchestrator.sweep.request import max_eval_points
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking import names
 from orchestrator.tracking.names import PARENT_TAG, SWEEP_TAG
-from orchestrator.tracking.runs import find_trial_run, start_trial_run
+from orchestrator.tracking.runs import child_run_name, find_trial_run, start_trial_run
+from orchestrator.tracking.source import command_line, source_tags
 from orchestrator.trial.driver import run_trial
 from training.config import TrialConfig
 from training.errors import InputError
@@ -54,9 +56,9 @@ def trial_driver(tune_config: dict[str, Any]) -> None:
         client,
         sweep["experiment_id"],
         config,
-        plan["trial_id"],
+        plan.get("run_name", plan["trial_id"]),  # sweeps started before run names had their own
         f"{sweep['name']}/{plan['trial_id']}",
-        {PARENT_TAG: sweep["parent_run_id"], SWEEP_TAG: sweep["name"]},
+        {PARENT_TAG: sweep["parent_run_id"], SWEEP_TAG: sweep["name"], **sweep.get("source_tags", {})},
     )
     run_trial(
         config.replace(run_id=run_id),
@@ -104,18 +106,30 @@ def build_tuner(
 ) -> tune.Tuner:
     """A Tuner whose grid is the planned trials themselves; each finds its MLflow parent in `sweep`."""
     keep_secrets_out_of_tune()
-    plans = [{"trial_id": t.trial_id, "config": t.config.to_dict()} for t in trials]
+    plans = [
+        {
+            "trial_id": trial.trial_id,
+            "config": trial.config.to_dict(),
+            "run_name": child_run_name(trial.config, trial.varying),
+        }
+        for trial in trials
+    ]
     sweep = {
         "name": state.name,
         "tracking_uri": state.tracking_uri,
         "storage": state.storage,
         "experiment_id": state.experiment_id,
         "parent_run_id": state.parent_run_id,
+        "source_tags": source_tags(command_line()),
     }
     scheduler, callbacks = None, quiet_tune()
     if early_stop == "asha":
         scheduler = ASHAScheduler(
-            metric=names.TOTAL_ACCURACY, mode="max", grace_period=grace, time_attr="training_iteration"
+            metric=names.TOTAL_ACCURACY,
+            mode="max",
+            grace_period=grace,
+            max_t=max_eval_points(tuple(trials)),  # SweepRequest checked grace <= this
+            time_attr="training_iteration",
         )
         callbacks.append(EarlyStopRecorder(state.tracking_uri, state.experiment_id, state.name))
     return tune.Tuner(
@@ -137,11 +151,19 @@ def build_tuner(
     )
 
 
-def restore_tuner(state: SweepState) -> tune.Tuner:
-    """Continue an interrupted sweep: unfinished and errored trials run again from their checkpoints."""
+def trials_to_continue(state: SweepState) -> list[str]:
+    """The trials a resume runs again (every one not finished), read from Tune's saved state without
+    starting Ray; one line when there is no such state (the sweep never started)."""
     path = join(state.storage, state.name)
     if not tune.Tuner.can_restore(path):
         raise InputError(f"sweep {state.name!r} has no Tune state in {path}; it never started")
+    analysis = tune.ExperimentAnalysis(path)
+    return [_trial_id(trial) for trial in analysis.trials if trial.status != "TERMINATED"]
+
+
+def restore_tuner(state: SweepState) -> tune.Tuner:
+    """Continue an interrupted sweep: unfinished and errored trials run again from their checkpoints."""
+    path = join(state.storage, state.name)
     quiet_tune()  # the restored run config keeps its own loggers
     keep_secrets_out_of_tune()
     return tune.Tuner.restore(

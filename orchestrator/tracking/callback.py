@@ -29,38 +29,44 @@ class TrackingStoreError(RuntimeError):
     """The tracking store kept failing while a trial ran; the message is one line."""
 
 
-def step_metrics(row: StepMetrics, timestamp: int) -> list[Metric]:
-    """One optimizer step's MLflow metrics."""
+def step_metrics(row: StepMetrics, timestamp: int, mask_ratio: bool = True) -> list[Metric]:
+    """One optimizer step's MLflow metrics; `mask_ratio` False for a method that never reads t."""
     values = {
         names.TRAIN_LOSS: row.loss,
         names.TRAIN_LR: row.lr,
         names.TRAIN_TOKENS_PER_S: row.tokens_per_s,
-        names.TRAIN_MASK_RATIO: row.mask_ratio,
+        **({names.TRAIN_MASK_RATIO: row.mask_ratio} if mask_ratio else {}),
         names.EPOCH: row.epoch,
     }
     return [Metric(key, float(value), timestamp, row.step) for key, value in values.items()]
 
 
 class MlflowTrialCallback(UserCallback):
-    """Logs what rank 0 reports into the trial's run (runs in the Train controller process)."""
+    """Logs what rank 0 reports into the trial's run (runs in the Train controller process).
 
-    def __init__(self, tracking_uri: str, run_id: str) -> None:
+    `mask_ratio`: whether the trial's method reads t (workers draw it either way, so every method
+    keeps the same random streams; `ar` has nothing masked to log).
+    """
+
+    def __init__(self, tracking_uri: str, run_id: str, mask_ratio: bool = True) -> None:
         self.tracking_uri = tracking_uri
         self.run_id = run_id
+        self.mask_ratio = mask_ratio
         self._last_train_step: int | None = None
         self._last_eval_step = -1
         self._best_total = float("-inf")
 
     def _load_progress(self, client: MlflowClient) -> None:
-        """On first use, pick up where an earlier controller left off."""
+        """On first use, pick up where an earlier controller left off (the best: its step's tag)."""
         run = client.get_run(self.run_id)
         self._last_train_step = max(
             (m.step for m in client.get_metric_history(self.run_id, names.TRAIN_LOSS)), default=0
         )
-        self._last_eval_step = max(
-            (m.step for m in client.get_metric_history(self.run_id, names.TOTAL_ACCURACY)), default=-1
-        )
-        self._best_total = run.data.metrics.get(names.BEST_TOTAL, float("-inf"))
+        totals = {m.step: m.value for m in client.get_metric_history(self.run_id, names.TOTAL_ACCURACY)}
+        self._last_eval_step = max(totals, default=-1)
+        best_step = run.data.tags.get(names.BEST_STEP_TAG)
+        if best_step is not None and int(best_step) in totals:
+            self._best_total = totals[int(best_step)]
 
     def after_report(
         self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Checkpoint | None
@@ -94,7 +100,7 @@ class MlflowTrialCallback(UserCallback):
         logged: list[Metric] = []
         for row in report.history:
             if row.step > self._last_train_step:
-                logged += step_metrics(row, now)
+                logged += step_metrics(row, now, self.mask_ratio)
                 self._last_train_step = row.step
         scores = report.evaluation
         if scores is not None and report.step > self._last_eval_step:
@@ -103,7 +109,7 @@ class MlflowTrialCallback(UserCallback):
             self._log_generations(client, report)
             # Ties go to the later step, as Ray's checkpoint manager keeps the later one.
             if scores[names.TOTAL_ACCURACY] >= self._best_total:
-                logged += self._log_best(client, report, scores, checkpoint, now)
+                self._tag_best(client, report, scores[names.TOTAL_ACCURACY], checkpoint)
         if checkpoint is not None:
             client.set_tag(self.run_id, names.LATEST_CHECKPOINT_TAG, checkpoint_location(checkpoint))
         if report.resumed_from_step is not None:
@@ -123,7 +129,8 @@ class MlflowTrialCallback(UserCallback):
         best = client.get_run(self.run_id).data.tags.get(names.BEST_CHECKPOINT_TAG, "")
         if best and any(best.rstrip("/").endswith(path.rstrip("/")) for path in report.corrupt_checkpoints):
             client.set_tag(self.run_id, names.CORRUPT_BEST_TAG, best)
-            client.delete_tag(self.run_id, names.BEST_CHECKPOINT_TAG)
+            for tag in (names.BEST_CHECKPOINT_TAG, names.BEST_STEP_TAG, names.BEST_EPOCH_TAG):
+                client.delete_tag(self.run_id, tag)
             self._best_total = float("-inf")
 
     def _log_generations(self, client: MlflowClient, report: WorkerReport) -> None:
@@ -133,28 +140,16 @@ class MlflowTrialCallback(UserCallback):
             artifact = f"{names.GENERATIONS_FOLDER}/step_{report.step:07d}.json"
             client.log_table(self.run_id, data=table, artifact_file=artifact)
 
-    def _log_best(
-        self,
-        client: MlflowClient,
-        report: WorkerReport,
-        scores: dict[str, float],
-        checkpoint: Checkpoint | None,
-        now: int,
-    ) -> list[Metric]:
-        """The new best checkpoint's metrics (`best/*`), and its location as a tag."""
-        self._best_total = scores[names.TOTAL_ACCURACY]
-        step = report.step
-        best = [
-            Metric(names.BEST_STEP, float(step), now, step),
-            Metric(names.BEST_EPOCH, float(report.epoch), now, step),
-        ]
-        for key, value in scores.items():
-            if key.startswith(names.ACCURACY_PREFIX):
-                name = names.BEST_ACCURACY_PREFIX + key.removeprefix(names.ACCURACY_PREFIX)
-                best.append(Metric(name, float(value), now, step))
+    def _tag_best(
+        self, client: MlflowClient, report: WorkerReport, total: float, checkpoint: Checkpoint | None
+    ) -> None:
+        """A new best evaluation: its step, epoch and checkpoint as tags (the `best/*` metrics are
+        logged once, when the trial ends: `orchestrator.tracking.runs.log_best`)."""
+        self._best_total = total
+        client.set_tag(self.run_id, names.BEST_STEP_TAG, str(report.step))
+        client.set_tag(self.run_id, names.BEST_EPOCH_TAG, str(report.epoch))
         if checkpoint is not None:
             client.set_tag(self.run_id, names.BEST_CHECKPOINT_TAG, checkpoint_location(checkpoint))
-        return best
 
 
 def checkpoint_location(checkpoint: Checkpoint) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import importlib.util
 import json
 import os
 import urllib.error
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 SERVER_TIMEOUT_S = 5.0
 SERVER_HINT = "start it (mlflow server ...) or pass another --tracking-uri"
+SQLITE_HEADER = b"SQLite format 3\x00"
+# Tracking-store schemes and the database drivers any one of which each needs (none: MLflow's own).
+SCHEMES: dict[str, tuple[str, ...]] = {
+    "sqlite": (), "http": (), "https": (), "file": (), "databricks": (),
+    "postgresql": ("psycopg2", "psycopg"), "mysql": ("pymysql", "MySQLdb"), "mssql": ("pyodbc",),
+}  # fmt: skip
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -40,13 +47,16 @@ def resolve_tracking_uri(uri: str | None) -> str:
 
 
 def check_tracking_store(uri: str, timeout_s: float = SERVER_TIMEOUT_S) -> None:
-    """The store can be written: a sqlite file's folder exists and takes files; a server answers."""
+    """The store can be written: a sqlite file's folder exists and takes files; a server answers;
+    a database URI has its driver installed."""
+    check_scheme(uri)
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         if path.is_dir():
             raise InputError(
                 f"--tracking-uri {uri} names a folder; name a file, e.g. sqlite:///{path}/mlflow.db"
             )
+        check_sqlite_file(path, uri)
         if not path.parent.is_dir():
             raise InputError(f"--tracking-uri {uri}: folder {path.parent} does not exist; create it first")
         probe_folder(path.parent, "--tracking-uri")
@@ -54,14 +64,41 @@ def check_tracking_store(uri: str, timeout_s: float = SERVER_TIMEOUT_S) -> None:
         check_server(uri, timeout_s)
 
 
+def check_sqlite_file(path: Path, uri: str) -> None:
+    """An existing sqlite store is a SQLite database (a text file given by mistake is not)."""
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise InputError(f"--tracking-uri {uri}: {path} is not a SQLite database; name another file")
+
+
+def check_scheme(uri: str) -> None:
+    """A scheme MLflow stores runs in, with its database driver importable (else one line, not the
+    traceback MLflow would give when the first run is created)."""
+    scheme, _, named_driver = (uri.partition("://")[0].lower() if "://" in uri else "").partition("+")
+    if scheme not in SCHEMES:
+        raise InputError(
+            f"--tracking-uri {uri[:100]}: unknown scheme {scheme or '(none)'!r}; use sqlite:///FILE,"
+            " http(s)://SERVER or a database URI (postgresql://, mysql://)"
+        )
+    drivers = (named_driver,) if named_driver else SCHEMES[scheme]  # postgresql+psycopg://: dialect+driver
+    if drivers and not any(importlib.util.find_spec(driver) for driver in drivers):
+        raise InputError(
+            f"--tracking-uri {scheme}://... needs a database driver ({' or '.join(drivers)}):"
+            f" pip install {drivers[0]}"
+        )
+
+
 def require_store(uri: str) -> None:
     """For read-only commands: the store must already exist (a sqlite file is never created here)."""
+    check_scheme(uri)
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         if not path.is_file():
             raise InputError(
                 f"no MLflow store at {path}; run where the runs were tracked or pass --tracking-uri"
             )
+        check_sqlite_file(path, uri)
     elif uri.startswith(("http://", "https://")):
         check_server(uri)
 

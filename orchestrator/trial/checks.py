@@ -15,12 +15,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from evaluation.decoding import is_bidirectional
-from orchestrator.cluster import fit_trial, local_cluster, names_cluster
+from orchestrator.cluster import check_cluster_answers, fit_trial, local_cluster, names_cluster
 from orchestrator.storage import check_storage
 from orchestrator.tracking.store import check_tracking_store
 from training.config import TrialConfig
-from training.errors import InputError
+from training.errors import InputError, excerpt
 from training.knowledge import KnowledgeSet, load_knowledge_set
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -47,7 +49,9 @@ def check_trial(
     check_tracking_store(tracking_uri)  # seconds, so first: a dead server fails before the model loads
     checked = check_data_and_model(config)
     gpus = None
-    if not names_cluster(address):
+    if names_cluster(address):
+        check_cluster_answers(address)
+    else:
         gpus = fit_trial(config, *local_cluster(), gpus_if_any=gpus_if_any, local=True).gpus_per_worker
     check_storage(storage)
     return replace(checked, local_gpus_per_worker=gpus)
@@ -70,10 +74,15 @@ def check_trials(trials: Sequence[TrialConfig], *, storage: str) -> set[str]:
 
 def check_model(model: str) -> None:
     """A local folder that exists, or something shaped like a hub id."""
-    if Path(model).exists():
-        return
+    try:
+        if Path(model).exists():
+            return
+    except OSError as exc:  # a name too long for the filesystem, ...
+        raise InputError(f"model {excerpt(model)}: {exc.strerror or exc}; pass an existing folder") from exc
     if not HUB_ID.match(model) or model.startswith((".", "/", "~")):
-        raise InputError(f"model {model!r} not found: pass an existing folder or a hub id such as org/name")
+        raise InputError(
+            f"model {excerpt(model)} not found: pass an existing folder or a hub id such as org/name"
+        )
 
 
 def load_model_config(model: str, trust_remote_code: bool) -> Any:
@@ -84,13 +93,27 @@ def load_model_config(model: str, trust_remote_code: bool) -> Any:
         return AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot load model {model!r}: {first}") from exc
+        raise InputError(f"cannot load model {excerpt(model)}: {first}") from exc
+
+
+def load_tokenizer(model: str, trust_remote_code: bool) -> Any:
+    """The model's tokenizer, or one line saying why it cannot be loaded (none in the folder, ...)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"cannot load the tokenizer of model {excerpt(model)}: {excerpt(first, 200)}"
+        ) from exc
 
 
 def check_data_and_model(config: TrialConfig) -> CheckedTrial:
-    """The data loads, the model and its tokenizer load, the method encodes the data for them."""
-    from transformers import AutoTokenizer
-
+    """The data loads, the model and its tokenizer load, the method encodes the data for them, and
+    one question prompt and one training example render for this model (`rendering`)."""
+    from orchestrator.trial.rendering import check_rendering, mask_token_summary
+    from training.mask_token import prepare_tokenizer
     from training.method_registry import method_info
     from training.methods import build_method
 
@@ -98,14 +121,8 @@ def check_data_and_model(config: TrialConfig) -> CheckedTrial:
     knowledge = load_knowledge_set(config.dataset, config.paraphrase, data_dir)
     check_model(config.model)
     model_config = load_model_config(config.model, config.trust_remote_code)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from exc
+    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     info = method_info(config.method)
-    method = build_method(config.method, tokenizer, config.mask_token)  # refuses a missing mask token
-    context = getattr(model_config, "max_position_embeddings", None)
-    note = check_document_lengths(knowledge.documents, lambda text: method.encode(tokenizer, text), context)
     if info.bidirectional and not is_bidirectional(model_config):
         raise InputError(
             f"method {config.method} needs a bidirectional model (LLaDA, or"
@@ -113,7 +130,17 @@ def check_data_and_model(config: TrialConfig) -> CheckedTrial:
         )
     if info.bidirectional and config.max_new_tokens % config.block_length:
         raise InputError("--max-new-tokens must be a multiple of --block-length for the LLaDA sampler")
-    return CheckedTrial(config, knowledge, (f"[yellow]note:[/] {note}",) if note else ())
+    prepare_tokenizer(tokenizer, config.method, config.mask_token)  # --mask-token add, as workers do
+    method = build_method(config.method, tokenizer, config.mask_token)  # refuses a missing mask token
+    context = getattr(model_config, "max_position_embeddings", None)
+    shown = check_rendering(config, tokenizer, method, knowledge, context)
+    summary = mask_token_summary(config, tokenizer, model_config.vocab_size)
+    shown += [f"mask token: {summary}"] if summary else []
+    notes = [f"[dim]{escape(text)}[/]" for text in shown]  # prompts hold brackets: [INST]
+    note = check_document_lengths(knowledge.documents, lambda text: method.encode(tokenizer, text), context)
+    if note:
+        notes.append(f"[yellow]note:[/] {escape(note)}")
+    return CheckedTrial(config, knowledge, tuple(notes))
 
 
 def check_document_lengths(

@@ -15,44 +15,19 @@ unreadable snapshot is set aside; the workers then resume from the newest whole 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import sys
-import time
-import traceback
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from orchestrator.failure_logs import failure_reason, write_failure_log
 from orchestrator.storage import is_uri
 from orchestrator.tracking.names import FAILURE_LOG_TAG, FAILURE_TAG, PREVIOUS_FAILURE_TAG
 from training.checkpointing import checkpoint_problem
-from training.knowledge import user_cache
 
 SNAPSHOT = "checkpoint_manager_snapshot.json"
-
-
-def failure_reason(exc: BaseException) -> str:
-    """The last non-empty line of the innermost error's text: Ray wraps worker errors in layers."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    lines = [line.strip() for line in f"{type(exc).__name__}: {exc}".splitlines() if line.strip()]
-    return lines[-1][:500]
-
-
-def log_folder() -> Path:
-    """$MFT_LOG_DIR, else `logs` in mft's user cache."""
-    return Path(os.environ.get("MFT_LOG_DIR") or user_cache() / "logs")
-
-
-def write_failure_log(exc: BaseException, name: str) -> Path:
-    """The full traceback in `log_folder()/NAME-TIME.log`; returns its path."""
-    folder = log_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
-    return path
 
 
 def record_failure(client: MlflowClient, run_id: str, exc: BaseException) -> tuple[str, Path]:

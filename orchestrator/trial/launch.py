@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from orchestrator.cluster import cluster_size, connect_ray, fit_trial, names_cluster
 from orchestrator.interruption import sigterm_as_interrupt
+from orchestrator.tracking.links import print_browse
 from orchestrator.tracking.names import STORAGE_TAG
 from orchestrator.tracking.runs import (
     create_trial_run,
@@ -24,6 +25,7 @@ from orchestrator.tracking.runs import (
     print_best,
     reopen_run,
 )
+from orchestrator.tracking.source import command_line, source_tags
 from orchestrator.tracking.store import open_tracking_store
 from orchestrator.trial.checks import CheckedTrial
 from orchestrator.trial.driver import TrialFailed, run_trial
@@ -61,6 +63,7 @@ def launch_trial(
             " to train it again"
         )
         print_best(client, found.info.run_id, console)
+        print_browse(console, tracking_uri, experiment_id, found.info.run_id)
         return found.info.run_id
     connect_ray(address, tracking_uri)
     if names_cluster(address):
@@ -70,10 +73,12 @@ def launch_trial(
     if found is not None:
         run_id = reopen_run(client, found)
     else:
-        run_id = create_trial_run(client, experiment_id, config, name, key, {STORAGE_TAG: storage})
+        tags = {STORAGE_TAG: storage, **source_tags(command_line())}
+        run_id = create_trial_run(client, experiment_id, config, name, key, tags)
     config = config.replace(run_id=run_id)
     verb = "continuing" if found is not None else "trial"
     console.print(f"[bold]{verb}[/] {name}  [dim]MLflow run {run_id} at {tracking_uri}[/]")
+    print_browse(console, tracking_uri, experiment_id, run_id)
     try:
         with sigterm_as_interrupt(), live_trials(client, {name: run_id}, console):
             run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
@@ -83,7 +88,7 @@ def launch_trial(
         console.print(hint, highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(130) from exc
     except TrialFailed as exc:
-        console.print(f"[bold red]failed:[/] {exc}", highlight=False)
+        console.print(f"[bold red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     except Exception as exc:  # a fault while running: one line here, the traceback in a log file
         reason, log = record_failure(client, run_id, exc)

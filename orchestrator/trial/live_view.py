@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from rich.console import Console
 from rich.live import Live
@@ -39,9 +40,18 @@ def trial_table(client: MlflowClient, runs: Rows) -> Table:
             _fmt(m.get(names.EPOCH), "{:.2f}"),
             _fmt(m.get(names.TRAIN_LOSS), "{:.4f}"),
             _fmt(m.get(names.TOTAL_ACCURACY), "{:.3f}"),
-            _fmt(m.get(names.BEST_TOTAL), "{:.3f}"),
+            _fmt(best_so_far(client, run), "{:.3f}"),
         )
     return table
+
+
+def best_so_far(client: MlflowClient, run: Run) -> float | None:
+    """The run's best acc/total: its final `best/acc_total`, or, while it trains, the highest
+    evaluation so far (one history request, only for a run without its final best)."""
+    metrics = run.data.metrics
+    if names.BEST_TOTAL in metrics or names.TOTAL_ACCURACY not in metrics:
+        return metrics.get(names.BEST_TOTAL)
+    return max(m.value for m in client.get_metric_history(run.info.run_id, names.TOTAL_ACCURACY))
 
 
 def _fmt(value: float | None, pattern: str) -> str:

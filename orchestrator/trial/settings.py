@@ -24,7 +24,7 @@ from typing import Any
 
 from orchestrator.trial.schedules import Schedules, default_eval_epochs, find_schedule, paper_schedules
 from training.config import TrialConfig
-from training.errors import InputError
+from training.errors import InputError, excerpt
 from training.knowledge import byo_folder, dataset_prompt_style, resolve_data_dir
 
 
@@ -34,10 +34,10 @@ def parse_mask_ratio(text: str) -> tuple[float, float]:
         parts = [float(part) for part in text.split(":")]
     except ValueError as exc:
         raise InputError(
-            f"--mask-ratio {text!r} is not a number or LO:HI range, e.g. 0.75 or 0.05:0.95"
+            f"--mask-ratio {excerpt(text)} is not a number or LO:HI range, e.g. 0.75 or 0.05:0.95"
         ) from exc
     if len(parts) not in (1, 2):
-        raise InputError(f"--mask-ratio {text!r}: give one value (fixed t) or LO:HI")
+        raise InputError(f"--mask-ratio {excerpt(text)}: give one value (fixed t) or LO:HI")
     return (parts[0], parts[-1])
 
 
@@ -45,7 +45,7 @@ def parse_epochs(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError as exc:
-        raise InputError(f"--eval-at {text!r} must be comma-separated epochs, e.g. 0,1,2,4,8") from exc
+        raise InputError(f"--eval-at {excerpt(text)} must be comma-separated epochs, e.g. 0,1,2,4,8") from exc
 
 
 def parse_betas(text: str) -> tuple[float, float]:
@@ -53,14 +53,17 @@ def parse_betas(text: str) -> tuple[float, float]:
     try:
         first, second = (float(part) for part in text.split(","))
     except ValueError as exc:
-        raise InputError(f"--betas {text!r} must be two numbers B1,B2, e.g. 0.9,0.95") from exc
+        raise InputError(f"--betas {excerpt(text)} must be two numbers B1,B2, e.g. 0.9,0.95") from exc
     return (first, second)
 
 
 def absolute_model(model: str) -> str:
     """A local model folder as an absolute path; a hub id unchanged."""
     path = Path(model).expanduser()
-    return str(path.resolve()) if path.exists() else model
+    try:
+        return str(path.resolve()) if path.exists() else model
+    except OSError:  # a name too long for the filesystem: the model check says so in one line
+        return model
 
 
 def absolute_dataset(dataset: str) -> str:
@@ -127,7 +130,7 @@ def check_field(name: object, where: str) -> str:
         return name
     close = difflib.get_close_matches(str(name), FIELD_NAMES, n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(FIELD_NAMES)}"
-    raise InputError(f"{where}: unknown trial field {name!r}; {hint}")
+    raise InputError(f"{where}: unknown trial field {excerpt(name)}; {hint}")
 
 
 def coerce_field(name: str, value: Any, where: str) -> Any:
@@ -147,7 +150,7 @@ def coerce_field(name: str, value: Any, where: str) -> Any:
     if origin is dict:
         if isinstance(value, dict) and all(isinstance(v, str | int | float) for v in value.values()):
             return {str(key): str(item) for key, item in value.items()}
-        raise InputError(f"{where}: {name} must be a mapping of names to strings, got {value!r}")
+        raise InputError(f"{where}: {name} must be a mapping of names to strings, got {excerpt(value)}")
     return _scalar(name, value, base, where)
 
 
@@ -167,13 +170,13 @@ def _scalar(name: str, value: Any, kind: type, where: str) -> Any:
     if kind is str and (isinstance(value, str) or (number and isinstance(value, int))):
         return str(value)
     expected = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}[kind]
-    raise InputError(f"{where}: {name} must be {expected}, got {value!r}")
+    raise InputError(f"{where}: {name} must be {expected}, got {excerpt(value)}")
 
 
 def _tuple(name: str, value: Any, items: tuple[Any, ...], where: str) -> tuple[Any, ...]:
     values = value if isinstance(value, list | tuple) else [value]
     if items[-1] is not Ellipsis and len(values) != len(items):
-        raise InputError(f"{where}: {name} needs {len(items)} values, got {value!r}")
+        raise InputError(f"{where}: {name} needs {len(items)} values, got {excerpt(value)}")
     kinds = [items[0]] * len(values) if items[-1] is Ellipsis else list(items)
     return tuple(_scalar(name, item, kind, where) for item, kind in zip(values, kinds, strict=True))
 

@@ -21,6 +21,7 @@ from orchestrator.tracking.store import resolve_tracking_uri
 from orchestrator.trial.settings import FIELD_NAMES, check_field, coerce_field
 from training.config import TrialConfig
 from training.errors import InputError
+from training.yaml_text import read_yaml_file
 
 DRIVER_SET = "run_id"  # each run's own; never part of a configuration written by hand
 
@@ -44,14 +45,9 @@ def trial_values(data: Any, source: str) -> dict[str, Any]:
 def load_trial_file(path: Path) -> dict[str, Any]:
     """The values of a trial file (`mft train --config`); None for a field keeps it unset."""
     if not path.is_file():
-        raise InputError(f"config file {path} not found; check the path")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path} line {mark.line + 1}" if mark else str(path)
-        raise InputError(f"{where}: malformed YAML ({getattr(exc, 'problem', None) or exc})") from exc
-    return trial_values(data or {}, str(path))
+        what = "is not a file" if path.exists() else "not found"
+        raise InputError(f"config file {path} {what}; check the path")
+    return trial_values(read_yaml_file(path) or {}, str(path))
 
 
 def trial_yaml(config: TrialConfig, leave_out: tuple[str, ...] = ()) -> str:
