@@ -17,14 +17,19 @@ from training.errors import InputError, excerpt
 if TYPE_CHECKING:
     from training.config import TrialConfig
 
-# Passed to every Ray worker so remote nodes find the same models and data. Never secrets: Ray logs
-# env_vars in plain text; credentials go through orchestrator.credentials instead.
+# Passed to every Ray worker so remote nodes find the same models, data and object store (an
+# S3-compatible endpoint other than AWS's, and its region). Never secrets: Ray logs env_vars in plain
+# text; credentials go through orchestrator.credentials instead.
 FORWARDED_ENV = (
     "HF_HOME",
     "HF_HUB_OFFLINE",
     "TRANSFORMERS_OFFLINE",
     "MFT_DATA_DIR",
     "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL",  # the pace of each node's system metrics (seconds)
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
 )
 # Workers' chatter (download bars, per-report dumps) stays in Ray's log files, not the terminal.
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}

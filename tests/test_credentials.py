@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cluster import FORWARDED_ENV
-from orchestrator.credentials import SECRET_ENV, secrets_from_environment, with_secrets
+from orchestrator.credentials import (
+    SECRET_ENV,
+    keep_secrets_out_of_tune,
+    secrets_from_environment,
+    with_secrets,
+)
 
 TOKEN = "hf_PLANTEDfakeTokenForTheHookTest0001"
 SCRIPT = f"""
@@ -45,6 +50,14 @@ ray.shutdown()
 
 def test_no_secret_is_forwarded_as_an_env_var() -> None:
     assert not set(SECRET_ENV) & set(FORWARDED_ENV)
+
+
+def test_ray_tune_copies_no_secret_into_its_trial_actors_env_vars() -> None:
+    """Tune copies AWS keys into trial actors' runtime_env (logged in plain text) unless told not to."""
+    from ray.tune.execution import class_cache
+
+    keep_secrets_out_of_tune()
+    assert not set(SECRET_ENV) & class_cache.ENV_VARS_TO_PROPAGATE
 
 
 def test_secrets_ride_in_the_hook_not_in_env_vars(monkeypatch) -> None:

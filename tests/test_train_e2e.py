@@ -1,5 +1,6 @@
 """`mft train` end to end: the real CLI in a subprocess, a local Ray cluster, 2 gloo workers,
-FSDP2 with the bf16 policy, MLflow on sqlite, export, re-evaluation, and a killed worker.
+FSDP2 with the bf16 policy, MLflow on sqlite, export and re-evaluation. (A killed worker, an
+interrupted run and a corrupt checkpoint: tests/test_stack_train.py, with checkpoints in S3.)
 
 Each trial costs ~45 s of Ray start-up on a 2-core box, so the runs are session fixtures shared
 by many assertions.
@@ -9,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -276,68 +275,3 @@ def test_export_picks_the_latest_checkpoint_or_a_kept_step(masked_trial: Trial, 
     kept = missing.stderr.split("kept steps: ")[1].split()[0:3]
     assert {int(run.data.tags["mft.best_step"]), 40} <= {int(step.strip(",")) for step in kept}
     assert not (tmp_path / "s7").exists()
-
-
-def parent_pid(pid: int) -> int:
-    # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after the ")".
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def descends_from(pid: int, ancestor: int) -> bool:
-    while pid > 1:
-        if pid == ancestor:
-            return True
-        pid = parent_pid(pid)
-    return False
-
-
-def train_worker_pids(ancestor: int) -> list[int]:
-    """Ray Train worker processes started under `ancestor` (other Ray clusters on the box are left alone)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and b"RayTrainWorker" in (entry / "cmdline").read_bytes():
-                if descends_from(int(entry.name), ancestor):
-                    pids.append(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
-
-
-def test_killed_worker_resumes_from_latest_checkpoint(
-    tiny_causal: Path, knowledge_folder: Path, tmp_path: Path
-) -> None:
-    """SIGKILL one worker after the step-10 checkpoint: the trial restarts its workers, resumes at
-    step 10 (not 0), and finishes into the same single MLflow run with no step logged twice.
-    Storage is a `file://` URI: checkpoints are written and restored through Ray's URI path."""
-    args = train_args(tiny_causal, knowledge_folder, tmp_path, "masked", 300, "0,10,300")
-    args += ["--storage", (tmp_path / "runs").as_uri()]
-    process = subprocess.Popen(
-        MFT + args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    deadline, killed = time.monotonic() + 400, None
-    while killed is None and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.5)
-        try:
-            client = MlflowClient(uri)
-            run_id = only_run(uri)
-        except Exception:
-            continue
-        if any(m.step == 10 for m in client.get_metric_history(run_id, "acc/total")):
-            pids = train_worker_pids(process.pid)
-            if pids:
-                os.kill(pids[-1], signal.SIGKILL)
-                killed = pids[-1]
-    output, _ = process.communicate(timeout=600)
-    assert killed is not None, "never saw the step-10 checkpoint while training ran:\n" + output[-3000:]
-    assert process.returncode == 0, output[-3000:]
-    trial = Trial(only_run(uri), uri, output)
-    run = trial.client.get_run(trial.run_id)
-    assert run.info.status == "FINISHED"
-    assert run.data.tags["mft.resumed_from_step"] == "10"
-    assert [step for step, _ in trial.history("train/loss")] == list(range(1, 301))
-    assert [step for step, _ in trial.history("acc/total")] == [0, 10, 300]
-    # The resumed workers pick the t stream up at step 11, as if never interrupted.
-    assert [value for _, value in trial.history("train/mask_ratio")] == seed_only_mask_ratios(300)
-    assert run.data.tags["mft.storage"] == (tmp_path / "runs").as_uri()

@@ -1,5 +1,5 @@
 """`mft bench`: commands that print throughput figures (driver side, thin; the work is in
-`orchestrator.bench.answering` and `orchestrator.bench.training`, imported when a bench runs)."""
+`orchestrator.bench.answering`, `.training` and `.store`, imported when a bench runs)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from training.errors import InputError, excerpt
 from training.limits import MAX_BATCH, MAX_NEW_TOKENS, check_range
 
 bench_app = typer.Typer(
-    help="Benchmarks that print figures: answering, training throughput.", no_args_is_help=True
+    help="Benchmarks that print figures: answering, training throughput, MLflow store writes.",
+    no_args_is_help=True,
 )
 console, err_console = Console(), Console(stderr=True)
 MAX_BENCH_QUESTIONS = 100_000
@@ -137,3 +138,48 @@ def training(
     title = f"training: {model.name}, {method}, {dataset}, {device}, global batch {config.global_batch_size}"
     console.print(render_training(rows, title, flops, peak))
     print_setting(config, flops, peak, console)
+
+
+@bench_app.command("store")
+def store(
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow URI \\[default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db].")
+    ] = None,
+    trials: Annotated[int, typer.Option(min=1, help="Trials writing at once (one process each).")] = 8,
+    steps: Annotated[
+        int, typer.Option(min=1, help="Reports per trial: one per optimizer step (log_every 1).")
+    ] = 100,
+    eval_every: Annotated[
+        int, typer.Option(min=1, help="Steps between evaluations (scores + generations).")
+    ] = 20,
+    questions: Annotated[int, typer.Option(min=1, help="Rows of each generations table.")] = 20,
+) -> None:
+    """Time the MLflow store writing N trials' reports at once, through the Train callback; print the
+    slowest write and check that no metric was lost or doubled. Writes runs into a new experiment.
+
+    Example: mft bench store --tracking-uri http://127.0.0.1:5000 --trials 8 --steps 100
+    """
+    from datetime import datetime
+
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.bench.store import Load, count_problems, measure_store, render_writes
+    from orchestrator.tracking.store import check_tracking_store, open_tracking_store, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_store(uri)
+    open_tracking_store(uri)  # a new sqlite file gets its schema once, before the trials race for it
+    load = Load(trials, steps, eval_every, questions)
+    experiment = f"mft-bench-store-{datetime.now():%m%d-%H%M%S}"
+    console.print(f"[dim]{trials} trials x {steps} reports into {uri}, experiment {experiment}[/]")
+    writes, wall_s = measure_store(uri, load, experiment)
+    title = f"report writes: {trials} trials at once, an evaluation every {eval_every} steps"
+    console.print(render_writes(writes, wall_s, title))
+    problems = count_problems(MlflowClient(uri), list(writes), load)
+    for problem in problems:
+        err_console.print(f"[bold red]lost or doubled:[/] {problem}", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    console.print(
+        f"every metric logged once: {trials * steps} steps, {trials * load.evaluations} evaluations"
+    )

@@ -206,5 +206,8 @@ def left_out_table(trials: Sequence[Trial]) -> Table | None:
         ("trial", "status", "reason", "seed", "last eval step", "best total so far"),
         tuple(rows),
         3,
-        ("FAILED and KILLED runs are never averaged in; nor are runs without any evaluation.",),
+        (
+            "FAILED, KILLED and STOPPED (stopped early by the sweep's scheduler) runs are never averaged"
+            " in; nor are runs without any evaluation.",
+        ),
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
 
-from orchestrator.tracking.names import ACCURACY_PREFIX, ERROR_TAG, SWEEP_TAG
+from orchestrator.tracking.names import ACCURACY_PREFIX, EARLY_STOP_TAG, ERROR_TAG, STOPPED, SWEEP_TAG
 from training.knowledge import order_categories
 from training.method_registry import method_info, method_names
 
@@ -116,12 +116,13 @@ def load_trial(client: MlflowClient, run: Run) -> Trial:
         if key.startswith(ACCURACY_PREFIX)
     }
     tags = run.data.tags
+    stopped = EARLY_STOP_TAG in tags  # by the sweep's scheduler: left out, as stopped, not failed
     return Trial(
         run_id=run.info.run_id,
         name=run.info.run_name or run.info.run_id,
-        status=run.info.status,
+        status=STOPPED if stopped else run.info.status,
         params=trial_params(run),
         curves=curves,
         sweep=tags.get(SWEEP_TAG, ""),
-        error=tags.get(ERROR_TAG, ""),
+        error=tags.get(EARLY_STOP_TAG) or tags.get(ERROR_TAG, ""),
     )

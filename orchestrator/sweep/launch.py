@@ -14,6 +14,7 @@ from rich.console import Console
 
 from orchestrator import storage
 from orchestrator.cluster import check_cluster_answers, cluster_size, connect_ray
+from orchestrator.interruption import sigterm_as_interrupt
 from orchestrator.sweep.planning import plan_resources
 from orchestrator.sweep.request import SweepRequest
 from orchestrator.sweep.state import SweepState
@@ -127,10 +128,13 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, consol
     from orchestrator.sweep.tuning import unfinished_trials
     from orchestrator.trial.live_view import live_trials
 
+    def rows() -> dict[str, str]:  # asked again at every refresh: child runs appear as trials start
+        return with_child_runs(client, state).trials
+
     try:
-        with live_trials(client, lambda: with_child_runs(client, state).trials, console):
+        with sigterm_as_interrupt(), live_trials(client, rows, console):
             results = tuner.fit()
-    except KeyboardInterrupt:  # a second Ctrl-C skips Tune's own clean stop
+    except KeyboardInterrupt:  # a second Ctrl-C (or SIGTERM) skips Tune's own clean stop
         results = None
     state = with_child_runs(client, state)
     state.save()

@@ -116,11 +116,13 @@ def finish_runs(client: MlflowClient, state: SweepState, errors: dict[str, str],
 
 def log_summary(client: MlflowClient, state: SweepState, failed: int) -> None:
     """On the parent run: each group's mean and std over seeds (`<group>/bwd`, `<group>/bwd_std`,
-    ...), the headline table as its description, trial counts, and the best trial (a tag)."""
+    ...), the headline table as its description, how many trials finished, failed and were stopped
+    early by the scheduler, and the best trial (a tag)."""
     runs = [client.get_run(run_id) for run_id in filter(None, state.trials.values())]
     counts = {
         names.TRIALS_FINISHED: float(sum(run.info.status == "FINISHED" for run in runs)),
         names.TRIALS_FAILED: float(failed),
+        names.TRIALS_STOPPED: float(sum(names.EARLY_STOP_TAG in run.data.tags for run in runs)),
     }
     footer = f"All tables and figures: `mft report {state.name}` (logged under `report/`)."
     summary = summarize([load_trial(client, run) for run in runs], f"Sweep {state.name}", footer)
@@ -134,11 +136,13 @@ def log_summary(client: MlflowClient, state: SweepState, failed: int) -> None:
 
 
 def best_trial(client: MlflowClient, state: SweepState) -> str | None:
-    """The trial whose best checkpoint has the highest acc/total."""
+    """The finished trial whose best checkpoint has the highest acc/total (a trial stopped early,
+    failed or interrupted has not run its schedule: it is never the sweep's best)."""
+    runs = {trial_id: client.get_run(run_id) for trial_id, run_id in state.trials.items() if run_id}
     scores = {
-        trial_id: client.get_run(run_id).data.metrics.get(names.BEST_TOTAL)
-        for trial_id, run_id in state.trials.items()
-        if run_id
+        trial_id: run.data.metrics.get(names.BEST_TOTAL)
+        for trial_id, run in runs.items()
+        if run.info.status == "FINISHED"
     }
     scored = {k: v for k, v in scores.items() if v is not None}
     return max(scored, key=scored.__getitem__) if scored else None

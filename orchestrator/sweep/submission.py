@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 # Flags that concern this side of the submission only.
 LOCAL_FLAGS = {"--submit": 0, "--address": 1}
+# `ray job stop` sends SIGTERM, then SIGKILL after this many seconds (Ray's default: 3). The sweep
+# stops as on Ctrl-C (Tune saves its state, runs end KILLED), which takes longer on a busy head.
+STOP_GRACE_S = 60
 
 
 def job_command(argv: list[str], name: str | None, spec_file: str | None) -> list[str]:
@@ -66,11 +69,12 @@ def submit_sweep(
     """Submit the sweep as a Ray job; print its id and how to follow it. Returns the job id."""
     command = shlex.join(job_command(argv, name, spec_file))
     with tempfile.TemporaryDirectory(prefix="mft-job-") as upload:
-        runtime_env = {}
+        # Read by the job's supervisor on the head, which runs with the job's runtime env.
+        runtime_env: dict = {"env_vars": {"RAY_JOB_STOP_WAIT_TIME_S": str(STOP_GRACE_S)}}
         if spec_file is not None:
             shutil.copy(spec_file, upload)
             runtime_env["working_dir"] = upload
-        job_id = client.submit_job(entrypoint=command, runtime_env=runtime_env or None)
+        job_id = client.submit_job(entrypoint=command, runtime_env=runtime_env)
     dashboard = client.get_address()
     console.print(f"[bold]submitted[/] Ray job {job_id}: {command}")
     console.print(f"follow it:  ray job logs --follow {job_id} --address {dashboard}")

@@ -19,12 +19,13 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler
 
+from orchestrator.credentials import keep_secrets_out_of_tune
 from orchestrator.storage import join
 from orchestrator.sweep.request import max_eval_points
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking import names
 from orchestrator.tracking.names import PARENT_TAG, SWEEP_TAG
-from orchestrator.tracking.runs import child_run_name, start_trial_run
+from orchestrator.tracking.runs import child_run_name, find_trial_run, start_trial_run
 from orchestrator.tracking.source import command_line, source_tags
 from orchestrator.trial.driver import run_trial
 from training.config import TrialConfig
@@ -68,6 +69,31 @@ def trial_driver(tune_config: dict[str, Any]) -> None:
     )
 
 
+class EarlyStopRecorder(tune.Callback):
+    """Closes the run of a trial the scheduler (ASHA) stops, the moment it stops it: KILLED with a
+    tag saying why, so the live table, `mft sweep status` and `mft report` show it as STOPPED,
+    not RUNNING (its Tune actor is stopped before it can close its run) nor FAILED.
+
+    Tune calls `on_trial_complete` when a trial's function returns (its run is FINISHED by then)
+    and when the scheduler stops it; not for trials an interrupted sweep leaves to resume.
+    """
+
+    def __init__(self, tracking_uri: str, experiment_id: str, sweep: str) -> None:
+        self.tracking_uri, self.experiment_id, self.sweep = tracking_uri, experiment_id, sweep
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        client = MlflowClient(self.tracking_uri)
+        run = find_trial_run(client, self.experiment_id, f"{self.sweep}/{_trial_id(trial)}")
+        if run is None or run.info.status == "FINISHED":
+            return
+        last = trial.last_result or {}
+        total = last.get(names.TOTAL_ACCURACY)
+        scores = f" with {names.TOTAL_ACCURACY} {total:.3f}" if isinstance(total, (int, float)) else ""
+        why = f"stopped early by ASHA at step {last.get('step', '?')}{scores}, below its rung's cutoff"
+        client.set_tag(run.info.run_id, names.EARLY_STOP_TAG, why)
+        client.set_terminated(run.info.run_id, status="KILLED")
+
+
 def quiet_tune() -> list[Any]:
     """Tune's result files without its TensorBoard logger, whose `tensorboard --logdir` hint would
     point users away from MLflow; returns the loggers to keep (Tune adds none of its own then)."""
@@ -79,6 +105,7 @@ def build_tuner(
     state: SweepState, trials: Sequence[Any], concurrent: int, early_stop: str | None, grace: int
 ) -> tune.Tuner:
     """A Tuner whose grid is the planned trials themselves; each finds its MLflow parent in `sweep`."""
+    keep_secrets_out_of_tune()
     plans = [
         {
             "trial_id": trial.trial_id,
@@ -95,7 +122,7 @@ def build_tuner(
         "parent_run_id": state.parent_run_id,
         "source_tags": source_tags(command_line()),
     }
-    scheduler = None
+    scheduler, callbacks = None, quiet_tune()
     if early_stop == "asha":
         scheduler = ASHAScheduler(
             metric=names.TOTAL_ACCURACY,
@@ -104,6 +131,7 @@ def build_tuner(
             max_t=max_eval_points(tuple(trials)),  # SweepRequest checked grace <= this
             time_attr="training_iteration",
         )
+        callbacks.append(EarlyStopRecorder(state.tracking_uri, state.experiment_id, state.name))
     return tune.Tuner(
         tune.with_resources(trial_driver, DRIVER_RESOURCES),
         param_space={"plan": tune.grid_search(plans), "sweep": sweep},
@@ -117,7 +145,7 @@ def build_tuner(
             name=state.name,
             storage_path=state.storage,
             failure_config=tune.FailureConfig(max_failures=1),
-            callbacks=quiet_tune(),
+            callbacks=callbacks,
             verbose=0,
         ),
     )
@@ -137,6 +165,7 @@ def restore_tuner(state: SweepState) -> tune.Tuner:
     """Continue an interrupted sweep: unfinished and errored trials run again from their checkpoints."""
     path = join(state.storage, state.name)
     quiet_tune()  # the restored run config keeps its own loggers
+    keep_secrets_out_of_tune()
     return tune.Tuner.restore(
         path,
         trainable=tune.with_resources(trial_driver, DRIVER_RESOURCES),

@@ -109,7 +109,8 @@ def run_trial(
             client.set_tag(config.run_id, FAILURE_TAG, final.failure)
             raise TrialFailed(f"{final.failure} (not retried: it would fail again; the run is marked FAILED)")
         status = RunStatus.FINISHED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
+        # Ctrl-C; or Ray Train's own Ctrl-C handler, which aborts the run and then calls sys.exit.
         status = RunStatus.KILLED
         raise
     finally:

@@ -2,7 +2,8 @@
 
 Every check has passed (`orchestrator.trial.checks.check_trial`) before this runs. The run is
 found again by the trial id (configuration + storage): rerunning the same command after a crash
-continues the run from its checkpoints; rerunning a finished one shows its result.
+continues the run from its checkpoints; rerunning a finished one shows its result. Ctrl-C and
+SIGTERM leave the run KILLED and print the command that continues it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.cluster import cluster_size, connect_ray, fit_trial, names_cluster
+from orchestrator.interruption import sigterm_as_interrupt
 from orchestrator.tracking.links import print_browse
 from orchestrator.tracking.names import STORAGE_TAG
 from orchestrator.tracking.runs import (
@@ -78,8 +80,13 @@ def launch_trial(
     console.print(f"[bold]{verb}[/] {name}  [dim]MLflow run {run_id} at {tracking_uri}[/]")
     print_browse(console, tracking_uri, experiment_id, run_id)
     try:
-        with live_trials(client, {name: run_id}, console):
+        with sigterm_as_interrupt(), live_trials(client, {name: run_id}, console):
             run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
+    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C or SIGTERM: Ray Train aborted the trial
+        console.print(f"[bold yellow]interrupted:[/] run {run_id} is KILLED; its checkpoints are kept")
+        hint = f"continue from the last checkpoint with: {resume_command(storage)}"
+        console.print(hint, highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(130) from exc
     except TrialFailed as exc:
         console.print(f"[bold red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc

@@ -33,9 +33,10 @@ def trial_table(client: MlflowClient, runs: Rows) -> Table:
             continue
         run = client.get_run(run_id)
         m = run.data.metrics
+        stopped = names.EARLY_STOP_TAG in run.data.tags  # by the sweep's scheduler: not a failure
         table.add_row(
             name,
-            run.info.status,
+            names.STOPPED if stopped else run.info.status,
             _fmt(m.get(names.EPOCH), "{:.2f}"),
             _fmt(m.get(names.TRAIN_LOSS), "{:.4f}"),
             _fmt(m.get(names.TOTAL_ACCURACY), "{:.3f}"),
