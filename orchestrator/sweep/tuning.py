@@ -21,11 +21,11 @@ from typing import Any
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from ray import tune
-from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler
 
 from orchestrator.storage import join
+from orchestrator.sweep.reporting import EvalReportsToTune
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking.runs import STORAGE_TAG, TRIAL_ID_TAG, ensure_experiment, start_trial_run
 from orchestrator.trial.launch import run_trial
@@ -40,17 +40,6 @@ BEST_TRIAL_TAG = "mft.best_trial"
 # (Tune refuses an all-zero request, hence a token amount of memory).
 DRIVER_RESOURCES = {"cpu": 0, "memory": 2**20}
 PARENT_TAG = "mlflow.parentRunId"
-
-
-class EvalReportsToTune(TuneReportCallback):
-    """Forward only evaluation reports, as scalars: Tune (and ASHA) see one result per eval point."""
-
-    def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
-        report = metrics[0]
-        if "acc/total" not in report:
-            return
-        scalars = {k: v for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        super().after_report(run_context, [scalars], checkpoint)
 
 
 def trial_driver(tune_config: dict[str, Any]) -> None:

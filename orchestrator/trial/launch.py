@@ -49,9 +49,9 @@ from orchestrator.trial.settings import trial_id, trial_name
 from training.config import TrialConfig
 from training.errors import InputError
 from training.knowledge import KnowledgeSet, load_knowledge_set
-from training.loop import train_fn_per_worker
 from training.method_registry import method_info
 from training.methods import build_method
+from training.worker_entry import run_worker
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Passed to every Ray worker so remote nodes find the same models and data. Never secrets: Ray logs
@@ -149,7 +149,7 @@ def build_trainer(
     use_gpu = config.gpus_per_worker > 0
     per_worker = {"GPU": config.gpus_per_worker} if use_gpu else {"CPU": 1}
     return TorchTrainer(
-        train_fn_per_worker,
+        run_worker,
         train_loop_config=config.to_dict(),
         scaling_config=ScalingConfig(
             num_workers=config.workers, use_gpu=use_gpu, resources_per_worker=per_worker
