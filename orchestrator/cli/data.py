@@ -141,16 +141,24 @@ def fetch(
 @data_app.command("synth", epilog="Example: mft data synth --out ./people --people 100 --seed 0")
 def synth(
     out: Annotated[Path, typer.Option(help="Folder to write (a bring-your-own knowledge set).")],
-    people: Annotated[int, typer.Option(help="New people; 3x as many seen ones go in OUT/seen.")] = 100,
+    people: Annotated[
+        int,
+        typer.Option(
+            help="New people to report on; as many to tune on go in OUT/tune, 3x as many seen in OUT/seen."
+        ),
+    ] = 100,
     seed: Annotated[int, typer.Option(help="Same seed, same people.")] = 0,
 ) -> None:
     """Write the lab's synthetic knowledge set: fictitious people, N2D/D2N statements and questions."""
-    from orchestrator.lab.synthetic import SEEN_FOLDER, write_lab_set
+    from orchestrator.lab.synthetic import SEEN_FOLDER, TUNE_FOLDER, write_lab_set
 
     folder = write_lab_set(out, people, seed)
     console = Console()
     console.print(_folder_table(folder))
-    console.print(f"seen people (for base models) in {folder / SEEN_FOLDER}; see: mft data show {folder}")
+    console.print(
+        f"new people to tune settings on in {folder / TUNE_FOLDER}, seen people (for base models) in"
+        f" {folder / SEEN_FOLDER}; see: mft data show {folder}"
+    )
 
 
 def _file_cell(folder: Path, file: str | None) -> Text:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -11,20 +10,24 @@ from orchestrator.cli import options
 from training.errors import InputError
 from training.method_registry import method_names
 
-REPORT_FORMATS = ("md", "csv", "html")
-
 
 def lab(
     seeds: int = typer.Option(3, help="Seeds per method (mean ± std over them)."),
     people: int = typer.Option(
-        100, help="New people to inject (3x as many seen ones build the base models)."
+        100, help="New people to report on (as many to tune on, 3x as many seen ones build the base models)."
     ),
     method: list[str] = typer.Option(
         None, "--methods", help="Only these methods (repeatable) \\[default: ar masked dllm]."
     ),
     control: bool = typer.Option(False, help="Add masked-random, the paper's random-token control."),
-    quick: bool = typer.Option(False, help="A smaller run for a first look: 60 people, one seed."),
-    rebuild_base: bool = typer.Option(False, help="Build the data and base models again, even if cached."),
+    quick: bool = typer.Option(False, help="A first look: one seed (the full lab's first)."),
+    tune: bool = typer.Option(
+        False,
+        help="Run on the tuning people, on which the shipped settings were chosen, not the reporting ones.",
+    ),
+    rebuild_base: bool = typer.Option(
+        False, help="Pre-train the base models here (minutes) instead of using the shipped weights."
+    ),
     data_dir: Path = typer.Option(
         None, help="Lab folder goes in DATA_DIR/lab \\[default: $MFT_DATA_DIR or ~/.cache/mft/datasets]."
     ),
@@ -34,15 +37,11 @@ def lab(
 ) -> None:
     """Fine-tune tiny models on facts about new people with ar, masked and dllm; ask forward and backward.
 
-    Builds the synthetic people and two ~1 M-parameter base models once (cached), runs the `lab`
-    sweep on Ray Tune, prints the table and the MLflow UI command. Example: mft lab --quick
+    Writes the synthetic people and the two ~1 M-parameter base models (shipped weights) once, runs
+    the `lab` sweep on Ray Tune, prints `mft report`'s tables, the lab's own table (recall and exact
+    match, the chance floor) and what it shows. Example: mft lab --quick
     """
-    from rich.console import Console
-
-    from orchestrator.lab.lab_sweep import CONTROL_METHOD, DEFAULT_METHODS, LabSettings, run_lab
-    from orchestrator.report import report_sweeps
-    from orchestrator.storage import resolve_storage
-    from orchestrator.tracking.uri import resolve_tracking_uri
+    from orchestrator.lab.lab_sweep import CONTROL_METHOD, DEFAULT_METHODS, LabSettings, run_lab_and_report
 
     methods = tuple(dict.fromkeys([*(method or DEFAULT_METHODS), *([CONTROL_METHOD] if control else [])]))
     unknown = [name for name in methods if name not in method_names()]
@@ -52,15 +51,8 @@ def lab(
         seeds=1 if quick else seeds,
         people=people,
         methods=methods,
-        quick=quick,
+        population="tune" if tune else "report",
         rebuild_base=rebuild_base,
         data_dir=data_dir,
     )
-    uri = resolve_tracking_uri(tracking_uri)
-    console = Console()
-    start = time.perf_counter()
-    state = run_lab(settings, uri, resolve_storage(storage), console=console)
-    report_sweeps(uri, [state.name], report_dir, REPORT_FORMATS, console)
-    console.print(
-        f"lab finished in {time.perf_counter() - start:.0f} s; browse it: mlflow ui --backend-store-uri {uri}"
-    )
+    run_lab_and_report(settings, tracking_uri, storage, report_dir)
