@@ -16,9 +16,14 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+
+from orchestrator.lab.base_models import LabRecipe, prepare_lab
+from orchestrator.lab.prebuilt import BASE_NAMES, WEIGHTS, shipped_folder
 
 RUN_QUICK_LAB = """
 import json, sys
@@ -71,22 +76,11 @@ def test_before_fine_tuning_rows_are_near_chance(quick_lab: Rows) -> None:
 
 
 def test_rebuilt_base_models_are_the_shipped_ones_bit_for_bit(tmp_path: Path) -> None:
-    from rich.console import Console
-
-    from orchestrator.lab.base_models import LabRecipe, prepare_lab
-    from orchestrator.lab.prebuilt import BASE_NAMES, WEIGHTS, shipped_folder
-
     recipe = LabRecipe()
-    shipped = shipped_folder(recipe_fields(recipe), recipe.folder_name)
+    shipped = shipped_folder(asdict(recipe), recipe.folder_name)
     assert shipped is not None, "the default recipe ships its base models"
     console = Console(record=True, width=200)
     paths = prepare_lab(recipe, tmp_path, rebuild=True, console=console)
     assert "bit-identical to the shipped ones" in console.export_text()
     for base, folder in zip(BASE_NAMES, (paths.causal, paths.bidirectional), strict=True):
         assert (folder / WEIGHTS).read_bytes() == shipped.joinpath(f"{base}.safetensors").read_bytes()
-
-
-def recipe_fields(recipe: object) -> dict[str, object]:
-    from dataclasses import asdict
-
-    return asdict(recipe)  # type: ignore[call-overload]
