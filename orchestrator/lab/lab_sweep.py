@@ -37,7 +37,11 @@ EXPERIMENT = "mft-lab"
 DEFAULT_METHODS = ("ar", "masked", "dllm")
 CONTROL_METHOD = "masked-random"
 REPORT_FORMATS = ("md", "csv", "html")
-POLL_ENV, LAB_POLL_S = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25"
+# Ray settings for the lab's own local Ray, read by its processes when they start (a user's value wins):
+# Ray Train's controller polls its workers every 2 s and a report waits for the poll, where a lab
+# trial's evaluations are seconds apart; and a preemption watcher (one more process per trial) has
+# nothing to watch on one machine.
+LAB_RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 POPULATIONS = ("report", "tune")
 """Whom the lab fine-tunes on and reports: the reporting people, or the tuning people (`--tune`)."""
 
@@ -109,9 +113,8 @@ def run_lab(
     trials = lab_trials(paths, settings)
     prefix = LAB_KIND if settings.population == "report" else f"{LAB_KIND}-{settings.population}"
     name = name or f"{prefix}-{datetime.now():%m%d-%H%M%S}"
-    # Ray Train's controller polls its workers every 2 s and a report waits for the poll; a lab trial
-    # reports once per evaluation, milliseconds apart in compute. Read by Ray processes at start.
-    os.environ.setdefault(POLL_ENV, LAB_POLL_S)
+    for name, value in LAB_RAY_ENV.items():
+        os.environ.setdefault(name, value)
     with sweep_lines(console, tracking_uri, EXPERIMENT, name, enabled=not console.is_terminal):
         state = start_sweep(
             LAB_KIND, trials, name, EXPERIMENT, tracking_uri, storage, None, (None, 0), console
