@@ -113,8 +113,8 @@ def run_lab(
     trials = lab_trials(paths, settings)
     prefix = LAB_KIND if settings.population == "report" else f"{LAB_KIND}-{settings.population}"
     name = name or f"{prefix}-{datetime.now():%m%d-%H%M%S}"
-    for name, value in LAB_RAY_ENV.items():
-        os.environ.setdefault(name, value)
+    for variable, value in LAB_RAY_ENV.items():
+        os.environ.setdefault(variable, value)
     with sweep_lines(console, tracking_uri, EXPERIMENT, name, enabled=not console.is_terminal):
         state = start_sweep(
             LAB_KIND, trials, name, EXPERIMENT, tracking_uri, storage, None, (None, 0), console
