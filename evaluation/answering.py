@@ -8,47 +8,13 @@ a model is always answered the way its kind is answered in the paper.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from evaluation.decoding import Decoding
 from evaluation.greedy_decoding import answer_greedy
 from evaluation.llada_sampling import answer_llada
-
-SAMPLERS = ("auto", "ar", "llada")
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How to answer: `mask_id` set = LLaDA's sampler with that mask token, None = greedy AR."""
-
-    max_new_tokens: int = 128
-    batch_size: int = 100
-    mask_id: int | None = None
-    block_length: int = 4
-    """LLaDA's block length (the paper's: 4)."""
-    steps: int | None = None
-    """LLaDA sampler steps; None = one committed position per step."""
-    prompt_style: str = "chat"
-    """How a question is put to the model: chat (the paper's) or completion (cloze sets)."""
-
-    @property
-    def sampler(self) -> str:
-        return "ar" if self.mask_id is None else "llada"
-
-
-def is_bidirectional(model_config: object) -> bool:
-    """LLaDA, or a Llama whose config turns causal attention off (mft's tiny dLLM)."""
-    causal = getattr(model_config, "is_causal", True)
-    return causal is False or getattr(model_config, "model_type", "") == "llada"
-
-
-def uses_llada(sampler: str, model_config: object) -> bool:
-    """`auto` picks LLaDA's sampler for bidirectional models and greedy decoding otherwise."""
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
-    return sampler == "llada" or (sampler == "auto" and is_bidirectional(model_config))
 
 
 def answer_questions(

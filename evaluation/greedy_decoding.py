@@ -83,9 +83,15 @@ def answer_greedy(
         )
         # no_grad, not inference_mode: tensors made in inference mode (e.g. FSDP2's gathered weights, lazily
         # built rotary caches) cannot be used by autograd when training resumes after evaluation.
+        # synced_gpus=False: transformers turns it on for FSDP modules (an all_reduce per token, so
+        # every rank decodes as long as the slowest); each rank holds gathered weights and answers
+        # its own shard alone (training.evaluating), and a rank that fails must not leave one waiting.
         with torch.no_grad():
             output = model.generate(
-                input_ids=input_ids, attention_mask=attention_mask, generation_config=config
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                generation_config=config,
+                synced_gpus=False,
             )
         new_tokens = output[:, input_ids.shape[1] :].tolist()
         answers.extend(decode_answer(tokenizer, row, stops) for row in new_tokens)

@@ -54,6 +54,11 @@ def fetch_dataset(
     """Download the files of one registered dataset; files already present are kept unless `force`."""
     spec = find_dataset(name)
     folder = resolve_data_dir(data_dir)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"the data folder {folder} is a file; pass --data-dir with a folder")
+    for file in spec.files:  # all checked before the first download: a refusal leaves nothing half done
+        if (folder / file).exists() and not (folder / file).is_file():
+            raise InputError(f"{folder / file} is in the way of {spec.name}'s file {file}; move it elsewhere")
     folder.mkdir(parents=True, exist_ok=True)
     base = resolve_base_url(base_url)
     return [_fetch_file(spec, file, folder, base, force, progress) for file in _files_in_fetch_order(spec)]

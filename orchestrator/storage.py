@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import tempfile
+import uuid
 from pathlib import Path
 
 from training.errors import InputError
@@ -103,3 +104,53 @@ def local_copy(location: str) -> tempfile.TemporaryDirectory[str] | None:
     copy = tempfile.TemporaryDirectory(prefix="mft-checkpoint-")
     pyarrow.fs.copy_files(path, copy.name, source_filesystem=fs)
     return copy
+
+
+def probe_folder(folder: Path, flag: str) -> None:
+    """Write and remove a small file in an existing folder."""
+    reason = probe_reason(folder)
+    if reason:
+        raise InputError(f"{flag}: cannot write to {folder} ({reason}); choose a writable place")
+
+
+def probe_reason(folder: Path) -> str | None:
+    """Why a small file cannot be written (and removed) in `folder`; None when it can."""
+    probe = folder / f".mft-probe-{uuid.uuid4().hex}"
+    try:
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    return None
+
+
+def check_storage(location: str) -> None:
+    """The storage takes a file, and nothing is left there: a local folder (or the nearest folder
+    above a missing one, which Ray creates later) or a URI's filesystem."""
+    if location.startswith("file://"):
+        location = location.removeprefix("file://")
+    if not is_uri(location):
+        folder = Path(location)
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"--storage {folder} is a file; name a folder")
+        existing = folder
+        while not existing.exists():
+            existing = existing.parent
+        reason = probe_reason(existing)
+        if reason:
+            what = "cannot write there" if existing == folder else "cannot create it"
+            raise InputError(f"--storage {folder}: {what} ({reason}); choose a writable folder")
+        return
+    import pyarrow.fs
+
+    try:
+        fs, path = pyarrow.fs.FileSystem.from_uri(location)
+        fs.create_dir(path, recursive=True)
+        probe = posixpath.join(path, f".mft-probe-{uuid.uuid4().hex}")
+        with fs.open_output_stream(probe) as stream:
+            stream.write(b"ok")
+        fs.delete_file(probe)
+    except (pyarrow.ArrowInvalid, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = f"--storage {location}: cannot write there ({first}); check the URI and credentials"
+        raise InputError(message) from exc

@@ -8,7 +8,6 @@ consumer loads them through `from_pretrained` exactly like the real checkpoints.
 from __future__ import annotations
 
 import json
-import os
 import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from training.errors import InputError
+from training.knowledge import user_cache
 from training.model_folder import save_model_folder
 
 Arch = Literal["causal", "bidirectional"]
@@ -52,9 +52,8 @@ def read_corpus(paths: Sequence[Path]) -> list[str]:
     texts: list[str] = []
     for path in paths:
         if not path.is_file():
-            raise InputError(
-                f"corpus file {path} does not exist; pass existing text/JSON/JSONL files to --corpus"
-            )
+            what = "is not a regular file" if path.exists() else "does not exist"
+            raise InputError(f"corpus file {path} {what}; pass existing text/JSON/JSONL files to --corpus")
         raw = path.read_text(encoding="utf-8")
         if path.suffix == ".json":
             texts.extend(_strings(json.loads(raw)))
@@ -154,7 +153,7 @@ def build_tiny_model(
 
 def cached_tiny_models(cache: Path | None = None) -> dict[str, str]:
     """The causal and bidirectional tiny models under the user cache, built on first use."""
-    root = cache or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mft" / "models"
+    root = cache or user_cache() / "models"
     models = {}
     for arch in ARCHS:
         folder = root / f"tiny-{arch}"

@@ -1,1 +1,1 @@
-"""The sweep specs shipped with mft (YAML data, read by `orchestrator.sweep_spec`)."""
+"""The sweep specs shipped with mft (YAML data, read by `orchestrator.sweep.spec`)."""

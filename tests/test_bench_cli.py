@@ -80,7 +80,8 @@ def test_bare_loop_measures_throughput_and_trains(tiny_causal: Path, tmp_path: P
         epochs=1,
         eval_at=(0, 1),
     )
-    figures = bare_loop_tokens_per_s(config, steps=10)
+    documents = [f"{name} is {description}." for name, description in FACTS]
+    figures = bare_loop_tokens_per_s(config, documents, steps=10)
     assert figures.tokens_per_s > 0 and len(figures.losses) == 10
     assert sum(figures.losses[-3:]) / 3 < 0.8 * sum(figures.losses[:3]) / 3, figures.losses
 

@@ -14,10 +14,12 @@ import torch
 import torch.distributed as dist
 from mlflow.tracking import MlflowClient
 
-from orchestrator.tracking.runs import BEST_CHECKPOINT_TAG, MlflowTrialCallback
-from orchestrator.trial.repair import repair_run_folder
+from orchestrator.tracking.callback import MlflowTrialCallback
+from orchestrator.tracking.names import BEST_CHECKPOINT_TAG
+from orchestrator.trial.failures import repair_run_folder
 from training.checkpointing import TrainerState, checkpoint_problem, save_checkpoint
 from training.config import TrialConfig
+from training.report import WorkerReport
 from training.resuming import restore_newest_whole
 
 
@@ -83,24 +85,33 @@ def test_workers_resume_from_the_newest_whole_checkpoint(process_group, tmp_path
         restore_newest_whole(ray.train.Checkpoint(str(newest)), *parts(0.0))
 
 
-def test_a_corrupt_best_checkpoint_loses_its_tag(tmp_path: Path) -> None:
+def test_a_corrupt_best_checkpoint_loses_its_tag_and_the_next_evaluation_still_logs(tmp_path: Path) -> None:
+    """Every report after a fallback carries it; the evaluation after one once crashed the callback."""
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     run_id = client.create_run(client.create_experiment("fallback")).info.run_id
     corrupt = str(tmp_path / "runs" / "checkpoint_3")
     client.set_tag(run_id, BEST_CHECKPOINT_TAG, corrupt)
     callback = MlflowTrialCallback(client.tracking_uri, run_id)
     note = "resumed from checkpoint_2; skipped corrupt checkpoint_3"
-    report = {
-        "step": 30,
-        "epoch": 3,
-        "history": [],
-        "checkpoint_fallback": note,
-        "corrupt_checkpoints": [corrupt],
-    }
-    callback.after_report(None, [report], None)
+    resumed = WorkerReport(
+        step=30, epoch=3, resumed_from_step=20, checkpoint_fallback=note, corrupt_checkpoints=(corrupt,)
+    )
+    callback.after_report(None, [resumed.to_metrics()], None)
     tags = client.get_run(run_id).data.tags
     assert BEST_CHECKPOINT_TAG not in tags
     assert tags["mft.best_checkpoint_corrupt"] == corrupt and tags["mft.checkpoint_fallback"] == note
+    evaluated = WorkerReport(
+        step=40,
+        epoch=4,
+        evaluation={"acc/fwd": 0.5, "acc/bwd": 0.25, "acc/total": 0.375, "eval/seconds": 1.0},
+        resumed_from_step=20,
+        checkpoint_fallback=note,
+        corrupt_checkpoints=(corrupt,),
+    )
+    callback.after_report(None, [evaluated.to_metrics()], None)
+    run = client.get_run(run_id)
+    assert run.data.metrics["acc/total"] == 0.375 and run.data.tags["mft.best_step"] == "40"
+    assert run.data.tags["mft.resumed_from_step"] == "20"
 
 
 def test_a_disk_full_run_folder_is_tidied_before_the_trial_runs_again(process_group, tmp_path: Path) -> None:

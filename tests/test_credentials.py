@@ -13,8 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
+from orchestrator.cluster import FORWARDED_ENV
 from orchestrator.credentials import SECRET_ENV, secrets_from_environment, with_secrets
-from orchestrator.trial.launch import FORWARDED_ENV
 
 TOKEN = "hf_PLANTEDfakeTokenForTheHookTest0001"
 SCRIPT = f"""
@@ -53,6 +55,7 @@ def test_secrets_ride_in_the_hook_not_in_env_vars(monkeypatch) -> None:
     assert with_secrets({"env_vars": {}}, {}) == {"env_vars": {}}
 
 
+@pytest.mark.slow
 def test_workers_get_the_token_and_the_session_folder_never_holds_it() -> None:
     """The driver's own environment has no token, so workers can only have it from the hook."""
     root = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))  # short: Ray's socket paths have a limit

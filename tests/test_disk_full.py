@@ -19,6 +19,8 @@ from mlflow.tracking import MlflowClient
 
 from training.checkpointing import checkpoint_problem
 
+pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
+
 
 @pytest.fixture
 def small_disk(tmp_path: Path):

@@ -74,7 +74,7 @@ def run_rank(rank: int, world: int, model_dir: str, out: str, store: str) -> Non
         same_rng = torch.equal(fresh_generator.get_state(), generator.get_state())
         if rank == 0:
             torch.save(
-                {"loaded": loaded, "trained": trained, "restored": restored, "loss": history[0]["train/loss"],
+                {"loaded": loaded, "trained": trained, "restored": restored, "loss": history[0].loss,
                  "step": state.step, "same_rng": same_rng},
                 out,
             )  # fmt: skip

@@ -18,14 +18,14 @@ from mlflow.tracking import MlflowClient
 from transformers import AutoModelForCausalLM
 
 from training.loop import check_finite
+from training.report import StepMetrics
 
 
 def test_check_finite_finds_the_first_bad_step() -> None:
-    rows = [
-        {"step": 1, "train/loss": 2.0},
-        {"step": 2, "train/loss": math.inf},
-        {"step": 3, "train/loss": math.nan},
-    ]
+    rows = tuple(
+        StepMetrics(step, 1.0, loss, 1e-3, 10.0, 0.5)
+        for step, loss in ((1, 2.0), (2, math.inf), (3, math.nan))
+    )
     assert check_finite(rows) == rows[1]
     assert check_finite(rows[:1]) is None
 
@@ -43,6 +43,7 @@ def nan_model(tiny_causal: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return folder
 
 
+@pytest.mark.slow
 def test_a_diverged_trial_fails_in_one_line_and_names_no_best(nan_model: Path, tmp_path: Path) -> None:
     data = tmp_path / "kset"
     data.mkdir()

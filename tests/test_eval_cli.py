@@ -80,3 +80,33 @@ def test_bad_sampler_settings_are_one_line(mft, tiny_bidirectional: Path, paper_
         result = mft(*base, *extra)
         assert result.code == 2, extra
         assert expected in result.err and len(result.err.strip().splitlines()) == 1, result.err
+
+
+EVAL_IMPORTS = """
+import sys
+from orchestrator.cli.app import main
+sys.argv = ["mft", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+driver = ("ray", "mlflow", "orchestrator.trial.driver", "training.loop")
+print("IMPORTED", sorted(name for name in driver if name in sys.modules), len(sys.modules))
+"""
+
+
+def test_eval_imports_no_ray_mlflow_or_training_loop(
+    tiny_causal: Path, paper_data_dir: Path, tmp_path: Path
+) -> None:
+    """Answering a few questions needs a model and a tokenizer, not the cluster stack."""
+    import subprocess
+    import sys
+
+    args = ["eval", "--model", str(tiny_causal), "--data-dir", str(paper_data_dir), "--limit", "4"]
+    args += ["--max-new-tokens", "4", "--out", str(tmp_path / "g.jsonl")]
+    done = subprocess.run(
+        [sys.executable, "-c", EVAL_IMPORTS, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("IMPORTED [] "), last

@@ -25,6 +25,8 @@ from rich.console import Console
 from orchestrator.lab.base_models import LabRecipe, prepare_lab
 from orchestrator.lab.prebuilt import BASE_NAMES, WEIGHTS, shipped_folder
 
+pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
+
 RUN_QUICK_LAB = """
 import json, sys
 from orchestrator.lab.lab_sweep import LabSettings, lab_summary, run_lab

@@ -71,7 +71,7 @@ def _train(rank: int, world: int, port: int, out: Path) -> None:
             batch = collate(shard, pad_id=0)
             values = train_step(model, method, batch, optimizer, scheduler, config, generator, t)
             window.add(step, float(step), config.lr, t, values)
-        logged = [row["train/mask_ratio"] for row in window.flush()]
+        logged = [row.mask_ratio for row in window.flush()]
         result = {"ratios": method.ratios, "logged": logged, "masks": method.masks}
         (out / f"world{world}_rank{rank}.json").write_text(json.dumps(result))
     finally:

@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from evaluation.prompting import encode_plain
 from orchestrator.sweep.expansion import Overrides, expand
 from orchestrator.sweep.spec import parse_spec
-from orchestrator.trial.launch import preflight
+from orchestrator.trial.checks import check_data_and_model
 from training.config import TrialConfig
 from training.errors import InputError
 from training.loop import build_optimizer, train_step
@@ -69,7 +69,7 @@ def test_a_registered_method_runs_through_config_sweep_preflight_and_a_step(
     [trial] = expand(spec, Overrides(model=str(tiny_causal)))
     assert trial.config.method == reversed_method and trial.trial_id.startswith("reversed_")
 
-    assert preflight(config).knowledge.documents == (FACT,)
+    assert check_data_and_model(config).knowledge.documents == (FACT,)
     tokenizer = AutoTokenizer.from_pretrained(tiny_causal)
     method = build_method(reversed_method, tokenizer)
     example = method.encode(tokenizer, "Alice Zorn")

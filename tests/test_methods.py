@@ -280,7 +280,8 @@ def test_mask_id_prefers_configured_then_family_tokens_then_tokenizer_mask() -> 
 
 
 def test_mask_id_errors_name_the_flag(chatml_tokenizer: PreTrainedTokenizerFast) -> None:
-    with pytest.raises(InputError, match=r"has no usable mask token; pass --mask-token TOKEN_OR_ID$"):
+    remedy = r"has no usable mask token; pass --mask-token TOKEN_OR_ID, or --mask-token add for a new one$"
+    with pytest.raises(InputError, match=remedy):
         resolve_mask_id(chatml_tokenizer)
     with pytest.raises(InputError, match="not in the vocabulary"):
         resolve_mask_id(chatml_tokenizer, "<|mask|>")

@@ -7,12 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from orchestrator.trial.checks import (
-    check_document_lengths,
-    check_storage,
-    check_tracking_store,
-    require_store,
-)
+from orchestrator.storage import check_storage
+from orchestrator.tracking.store import check_tracking_store, require_store
+from orchestrator.trial.checks import check_document_lengths
 from training.errors import InputError
 
 
@@ -41,8 +38,7 @@ def test_writable_places_pass_and_leave_no_probe(tmp_path: Path) -> None:
     check_tracking_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
     check_storage(str(tmp_path / "runs"))
     check_storage((tmp_path / "bucket").as_uri())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bucket", "runs"]
-    assert list((tmp_path / "runs").iterdir()) == [] and list((tmp_path / "bucket").iterdir()) == []
+    assert list(tmp_path.iterdir()) == [], "a check creates nothing: Ray makes the storage folder"
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(InputError, match="is a file"):
         check_storage(str(tmp_path / "a-file"))

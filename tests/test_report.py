@@ -2,8 +2,9 @@
 
 The runs carry the same tags, params and metrics as `mft sweep` / `mft train` write them (parent
 run with `mft.sweep*` tags and `sweep/trials.json`; child runs with `mlflow.parentRunId`; every
-TrialConfig field as a param; `acc/*` and `em/*` at evaluation steps; `best/*` as the training
-callback logs them), so every number the report prints can be checked against a value chosen here.
+TrialConfig field as a param; `acc/*` and `em/*` at evaluation steps; the best step as the training
+callback tags it, `best/*` as the trial driver logs them at the end), so every number the report
+prints can be checked against a value chosen here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from orchestrator.report import report_sweeps
 from orchestrator.report.fitting import fit_saturation
 from orchestrator.report.grouping import group_key, group_trials
 from orchestrator.report.trials import Curve, Trial
+from orchestrator.tracking.runs import flatten_params
 from training.config import TrialConfig
 
 Curves = dict[int, dict[str, float]]  # step -> metric (without acc/) -> value
@@ -48,12 +50,8 @@ def halved(curves: Curves) -> Curves:
 
 
 def params_of(config: TrialConfig) -> dict[str, str]:
-    """Every TrialConfig field, tuples comma-joined, as `tracking.runs.flatten_params` logs them."""
-    return {
-        key: ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-        for key, value in config.to_dict().items()
-        if key not in ("run_id", "extra_tags")
-    }
+    """The TrialConfig fields its method reads, tuples comma-joined, as trial runs log them."""
+    return flatten_params(config)
 
 
 class Store:
@@ -84,16 +82,17 @@ class Store:
         merged = {**params_of(config), **(extra_params or {})}
         params = {key: value for key, value in merged.items() if value is not None}  # None: not logged
         self.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
-        now, best, metrics = int(time.time() * 1000), -math.inf, []
+        now, best, best_step, metrics = int(time.time() * 1000), -math.inf, None, []
         for step in sorted(curves):
             values = curves[step]
             metrics += [Metric(f"acc/{k}", v, now, step) for k, v in values.items()]
             metrics += [Metric(f"em/{k}", v, now, step) for k, v in (exact or {}).get(step, {}).items()]
             metrics.append(Metric("epoch", float(step), now, step))
-            if values["total"] >= best:  # as MlflowTrialCallback logs the best checkpoint
-                best = values["total"]
-                metrics += [Metric("best/step", float(step), now, step)]
-                metrics += [Metric(f"best/acc_{k}", v, now, step) for k, v in values.items()]
+            if values["total"] >= best:  # as MlflowTrialCallback tags the best checkpoint
+                best, best_step = values["total"], step
+                self.client.set_tag(run_id, "mft.best_step", str(step))
+        if best_step is not None:  # as the trial driver logs them when the trial ends
+            metrics += [Metric(f"best/acc_{k}", v, now, 0) for k, v in curves[best_step].items()]
         if metrics:
             self.client.log_batch(run_id, metrics=metrics)
         if status == "RUNNING":
@@ -106,7 +105,7 @@ class Store:
         self, name: str, trials: list[tuple[TrialConfig, Curves, str]], experiment: str = "mft-sweeps",
         extra_params: dict[str, str] | None = None, exact: list[Curves] | None = None,
     ) -> tuple[str, list[str]]:  # fmt: skip
-        """A parent run and one child per trial, tagged as `orchestrator.sweep_runner.create_runs` does."""
+        """A parent run and one child per trial, tagged as `orchestrator.sweep.runs.create_runs` does."""
         experiment_id = self.experiment(experiment)
         tags = {"mft.sweep": name, "mft.sweep_kind": "test", "mft.command": "mft sweep test",
                 "mft.storage": str(self.folder / "runs")}  # fmt: skip
@@ -213,7 +212,7 @@ def test_best_step_takes_the_highest_total_and_ties_go_to_the_later_step(mft, st
     for run_id, curves, step in zip(children, SEED_CURVES, BEST_STEPS, strict=True):
         row = trials[run_id]
         assert int(row["best_step"]) == step
-        assert int(store.client.get_run(run_id).data.metrics["best/step"]) == step  # as training logged it
+        assert int(store.client.get_run(run_id).data.tags["mft.best_step"]) == step  # as training tagged it
         for metric in CATEGORIES:
             assert float(row[metric]) == curves[step][metric]  # read at that step, full precision
             assert float(row[f"em_{metric}"]) == curves[step][metric] / 2  # at recall's best step
@@ -399,7 +398,7 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) ->
         (["seeds", "--filter", "method"], "must be key=value"),
         (["empty"], "none of the 1 selected runs has an acc/total"),
         (["seeds", "--format", "md,pdf"], "unknown --format pdf"),
-        (["seeds", "--out", "{tmp}/afile/report"], "cannot write under"),
+        (["seeds", "--out", "{tmp}/afile/report"], "cannot create it under"),
         (["--experiment", "nope"], "no MLflow experiment named 'nope'"),
     ],
 )
@@ -444,3 +443,19 @@ def test_terminal_table_moves_shared_labels_to_a_note_and_keeps_labels_whole() -
     assert "In every row that has one: paraphrase none, scoring authors." in text
     assert "before fine-tuning" in text and "base-bidirectional" in text  # not folded or cut
     assert "paraphrase" not in text.splitlines()[2]  # the header row
+
+
+def test_an_existing_report_is_never_written_over_unless_forced(mft, store: Store, tmp_path: Path) -> None:
+    seeds_sweep(store)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.md").write_text("mine")
+    (out / "notes.txt").write_text("mine too")
+    refused = mft("report", "--tracking-uri", store.uri, "--out", str(out))
+    assert refused.code == 2 and "is not empty" in refused.err and "--force" in refused.err, refused.err
+    assert (out / "report.md").read_text() == "mine"
+    report(mft, store, out, "--force")
+    assert "mine" not in (out / "report.md").read_text() and (out / "notes.txt").read_text() == "mine too"
+    assert (out / "figures").is_dir() and not list(tmp_path.glob(".out.partial-*")), "no staging folder left"
+    slash = mft("report", "--tracking-uri", store.uri, "--out", f"{out / 'notes.txt'}/")
+    assert slash.code == 2 and "is a file" in slash.err

@@ -13,9 +13,11 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from orchestrator import tracking
-from orchestrator.tracking.runs import MlflowTrialCallback, TrackingStoreError
-from orchestrator.trial.failures import failure_reason, record_failure, resume_command
+from orchestrator.failure_logs import failure_reason
+from orchestrator.tracking import callback as tracking_callback
+from orchestrator.tracking.callback import MlflowTrialCallback, TrackingStoreError
+from orchestrator.trial.failures import record_failure, resume_command
+from training.report import StepMetrics, WorkerReport
 
 
 @pytest.fixture
@@ -26,7 +28,7 @@ def store(tmp_path: Path) -> tuple[MlflowClient, str]:
 
 
 def a_report(step: int) -> dict:
-    return {"step": step, "epoch": 1, "history": [{"step": step, "train/loss": 1.5, "train/lr": 1e-3}]}
+    return WorkerReport(step, 1, (StepMetrics(step, 1.0, 1.5, 1e-3, 10.0, 0.5),)).to_metrics()
 
 
 def failing_log_batch(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
@@ -40,7 +42,7 @@ def failing_log_batch(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[in
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
-    monkeypatch.setattr(tracking, "STORE_RETRY_S", 0.01)
+    monkeypatch.setattr(tracking_callback, "STORE_RETRY_S", 0.01)
     return calls
 
 

@@ -17,14 +17,14 @@ def test_the_job_runs_the_same_sweep_without_the_submission_flags() -> None:
     ]  # fmt: skip
     argv = ["sweep", "lr", "--address=http://h:8265", "--name=mine", "--submit", "--dataset", "bio"]
     assert job_command(argv, "mine", None) == ["mft", "sweep", "lr", "--name=mine", "--dataset", "bio"]
-    resumed = job_command(["sweep", "--resume", "lr-1", "--submit"], None, None)
-    assert resumed == ["mft", "sweep", "--resume", "lr-1"]
+    resumed = job_command(["sweep", "resume", "lr-1", "--submit"], None, None)
+    assert resumed == ["mft", "sweep", "resume", "lr-1"]
 
 
 def test_status_and_list_refuse_submit(mft) -> None:
     result = mft("sweep", "status", "some-sweep", "--submit")
     assert result.code == 2
-    assert "--submit runs a sweep as a Ray job; `mft sweep status` runs here without it" in result.err
+    assert "No such option: --submit" in result.err and "mft sweep status --help" in result.err
 
 
 def test_an_unreachable_jobs_api_is_one_line_and_submits_nothing(mft, tmp_path) -> None:

@@ -21,12 +21,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from browsing import QUIET_UI_SCRIPT, chromium, mlflow_ui
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from orchestrator.tracking.names import DEFAULT_UI
+
+pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
+
 MFT = [sys.executable, "-m", "orchestrator"]
-# Wide enough that Rich does not wrap the lines the tests read.
-ENV = {**os.environ, "COLUMNS": "200"}
+# Wide enough that Rich does not wrap the lines the tests read; system metrics sampled every second
+# (MLflow's default is 10 s), so a few-second trial has some.
+ENV = {**os.environ, "COLUMNS": "200", "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "1"}
 
 
 @dataclass(frozen=True)
@@ -116,38 +122,44 @@ def test_one_parent_and_a_child_run_per_trial(finished_sweep: Sweep) -> None:
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["mft.sweep_kind"] == "tiny-lr"
     assert "sweep" in parent.data.tags["mft.command"] and parent.data.tags["mft.storage"].endswith("runs")
-    assert sorted(children) == [
-        f"masked_causal_{finished_sweep.knowledge_name}_none_lr0.001_t0.05-0.95_seed0",
-        f"masked_causal_{finished_sweep.knowledge_name}_none_lr0.003_t0.05-0.95_seed0",
-    ]
+    assert sorted(children) == ["masked lr1e-3 seed0", "masked lr3e-3 seed0"]  # what differs first
     for name, child in children.items():
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.info.status == "FINISHED"
-        assert child.data.params["lr"] == ("0.001" if "lr0.001" in name else "0.003")
+        assert child.data.params["lr"] == {"lr1e-3": "0.001", "lr3e-3": "0.003"}[name.split()[1]]
         assert child.data.params["workers"] == "2"
         assert finished_sweep.steps(child, "acc/total") == [0, 3, 6]
         assert finished_sweep.steps(child, "train/loss") == list(range(1, 7))
+        # Each trial's node sampled into its run by a worker (CPU here; GPUs too on a GPU node).
+        assert 0 <= child.data.metrics["system/cpu_utilization_percentage"] <= 100
+        assert child.data.tags["mlflow.source.git.commit"] == parent.data.tags["mlflow.source.git.commit"]
+        contexts = sorted(i.tags[0].value for i in child.inputs.dataset_inputs)
+        assert contexts == ["eval", "train"]
     trials = json.loads(
         Path(finished_sweep.client.download_artifacts(parent.info.run_id, "sweep/trials.json")).read_text()
     )
-    assert sorted(t["trial_id"] for t in trials) == sorted(children)
+    ids = {child.data.tags["mft.trial_id"].removeprefix("e2e/") for child in children.values()}
+    assert sorted(t["trial_id"] for t in trials) == sorted(ids)
+    assert parent.data.params["lr"] == "0.001 | 0.003" and parent.data.params["sweep.trials"] == "2"
 
 
 def test_best_trial_is_identified_and_progress_is_shown(finished_sweep: Sweep) -> None:
     children = finished_sweep.children()
     parent = finished_sweep.parent()
     best = parent.data.tags["mft.best_trial"]
+    by_id = {child.data.tags["mft.trial_id"].removeprefix("e2e/"): child for child in children.values()}
     top = max(child.data.metrics["best/acc_total"] for child in children.values())
-    assert children[best].data.metrics["best/acc_total"] == top
-    # The parent run sums the sweep up: the best trial's best-checkpoint scores and trial counts.
-    for key, value in children[best].data.metrics.items():
-        if key.startswith("best/"):
-            assert parent.data.metrics[key] == value, key
+    assert by_id[best].data.metrics["best/acc_total"] == top
+    # The parent run sums the sweep up per group (here one seed per lr) and counts the trials.
+    for child in children.values():
+        group = f"masked lr {child.data.params['lr']}"
+        for key in ("fwd", "bwd", "total"):
+            assert parent.data.metrics[f"{group}/{key}"] == round(child.data.metrics[f"best/acc_{key}"], 4)
     assert (parent.data.metrics["trials/finished"], parent.data.metrics["trials/failed"]) == (2, 0)
     assert "tensorboard" not in finished_sweep.output.lower()  # Ray Tune's hint points away from MLflow
     assert f"best trial: {best}" in finished_sweep.output
-    for name in children:  # the live table's last frame is printed: one row per trial
-        assert name in finished_sweep.output
+    for trial_id in by_id:  # the live table's last frame is printed: one row per trial
+        assert trial_id in finished_sweep.output
     assert finished_sweep.output.count("FINISHED") >= 2
 
 
@@ -158,6 +170,7 @@ def test_status_shows_where_the_sweep_stands(finished_sweep: Sweep) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "FINISHED" in done.stdout and "best trial: masked_causal_kset" in done.stdout
+    assert "/runs?workflowType=machine_learning" in done.stdout  # where to look, again
 
 
 def wait_until(condition, timeout: float, process: subprocess.Popen) -> bool:
@@ -175,7 +188,7 @@ def wait_until(condition, timeout: float, process: subprocess.Popen) -> bool:
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
     tiny_causal: Path, knowledge: Path, tmp_path: Path
 ) -> None:
-    """Ctrl-C the driver while trial 2 trains; `--resume` finishes trial 2 from its checkpoint,
+    """Ctrl-C the driver while trial 2 trains; `mft sweep resume` finishes trial 2 from its checkpoint,
     leaves trial 1 alone, and both end up as exactly one FINISHED run each. The storage is a
     `file://` URI, so the sweep state, Tune's restore and Train's checkpoints go through URIs."""
     # 1000 one-step epochs (~30 s): long enough that trial 2 cannot finish between its step-10
@@ -197,16 +210,16 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
     output, _ = process.communicate(timeout=300)
     assert reached, "the sweep never got to trial 2's first checkpoint:\n" + output[-3000:]
     assert process.returncode == 130, output[-3000:]
-    assert "--resume cut" in output
+    assert "mft sweep resume cut" in output
     first, second = sorted(sweep.children().values(), key=lambda r: r.info.run_name)
     assert sweep.parent().info.status == "KILLED" and second.info.status == "KILLED"
     first_end = first.info.end_time
     # One trial at a time: trial 2's run starts when the trial does, so its Duration has no queue time.
     assert second.info.start_time >= first_end
 
-    assert f"--resume cut --storage {(tmp_path / 'runs').as_uri()}" in output
+    assert f"mft sweep resume cut --storage {(tmp_path / 'runs').as_uri()}" in output
     resumed = subprocess.run(
-        [*sweep_args(tmp_path, "--resume", "cut"), *uri_storage[:2]],
+        [*MFT, "sweep", "resume", "cut", *uri_storage[:2]],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -243,6 +256,7 @@ def test_report_rebuilds_the_sweep_from_mlflow(finished_sweep: Sweep, tmp_path: 
     out = tmp_path / "report"
     result = mft("report", "e2e", "--tracking-uri", finished_sweep.uri, "--out", str(out))
     assert result.code == 0, result.err + result.out
+    assert f"MLflow runs: mlflow ui --backend-store-uri {finished_sweep.uri}  then open" in result.out
     kset = finished_sweep.knowledge_name
     assert sorted(p.name for p in out.iterdir()) == [
         "figures", "report.csv", "report.html", "report.md", "report.tex"
@@ -260,7 +274,7 @@ def test_report_rebuilds_the_sweep_from_mlflow(finished_sweep: Sweep, tmp_path: 
     assert sorted(trials) == sorted(run.info.run_id for run in children.values())
     for run in children.values():
         row = trials[run.info.run_id]
-        assert int(row["best_step"]) == run.data.metrics["best/step"]
+        assert row["best_step"] == run.data.tags["mft.best_step"]
         assert row["lr"] == run.data.params["lr"] and row["status"] == "FINISHED"
         for key in ("fwd", "bwd", "total"):
             assert float(row[key]) == run.data.metrics[f"best/acc_{key}"], key
@@ -279,3 +293,61 @@ def test_report_rebuilds_the_sweep_from_mlflow(finished_sweep: Sweep, tmp_path: 
         a.path for a in finished_sweep.client.list_artifacts(finished_sweep.parent().info.run_id, "report")
     }
     assert {"report/report.md", "report/report.csv", "report/report.html", "report/figures"} <= logged
+
+
+RUN_NAME = '[role=gridcell][col-id="attributes.`Run Name`"]'
+DATASET = '[role=gridcell][col-id="attributes.`Dataset`"] [data-testid=open-dataset-drawer]'
+DESCRIPTION = '[data-testid="note-editor-preview-content"]'
+# Whether the grid shows a name's `prefix` whole: the name fits, or the prefix and the ellipsis
+# that replaces the rest do (in the name's own font).
+SHOWS_PREFIX = """(link, prefix) => {
+  const name = link.querySelector("span");
+  if (name.scrollWidth <= name.clientWidth) return true;
+  const canvas = document.createElement("canvas").getContext("2d");
+  canvas.font = getComputedStyle(name).font;
+  return canvas.measureText(prefix + "\u2026").width <= name.clientWidth; }"""
+
+
+@pytest.mark.slow
+def test_the_printed_links_open_the_runs_view_the_summary_and_the_data(
+    finished_sweep: Sweep, tmp_path: Path
+) -> None:
+    """The sweep's last lines, followed as a researcher would: start the printed `mlflow ui`, open the
+    printed links in Chromium (1280 x 900), read the pages. Screenshots are left in `tmp_path`."""
+    lines = finished_sweep.output.splitlines()
+    runs_line = next(line for line in reversed(lines) if line.startswith("MLflow runs: mlflow ui "))
+    command, runs_link = runs_line.removeprefix("MLflow runs: ").split("  then open ")
+    sweep_link = next(line for line in reversed(lines) if line.startswith("MLflow sweep run: "))
+    parent, children = finished_sweep.parent(), finished_sweep.children()
+    data = {d.tags[0].value: f"{d.dataset.name} ({d.dataset.digest})" for d in parent.inputs.dataset_inputs}
+    assert sorted(data) == ["eval", "train"]
+    with mlflow_ui(command, tmp_path / "mlflow-ui.log") as ui, chromium() as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.add_init_script(QUIET_UI_SCRIPT)
+        page = context.new_page()
+        # The runs view, not GenAI's traces: the sweep's run in the runs grid, its data listed.
+        page.goto(runs_link.replace(DEFAULT_UI, ui))
+        page.locator(f"{RUN_NAME} a", has_text="e2e").first.wait_for(timeout=120_000)
+        assert "/experiments/" in page.url and "/runs?workflowType=machine_learning" in page.url
+        assert set(data.values()) <= set(page.locator(DATASET).all_inner_texts())
+        # Expanded, the children: where the grid cuts their names, method and lr still show.
+        page.locator(f"{RUN_NAME} button").first.click()
+        for name in children:
+            link = page.locator(f"{RUN_NAME} a", has_text=name).first
+            link.wait_for(timeout=60_000)
+            prefix = " ".join(name.split()[:2])  # "masked lr1e-3"
+            assert link.evaluate(SHOWS_PREFIX, prefix), f"{name}: the grid cuts what tells trials apart"
+        page.screenshot(path=str(tmp_path / "runs-view.png"))
+        # The sweep's run: its description holds the headline and Table 3; its data is listed.
+        page.goto(sweep_link.removeprefix("MLflow sweep run: ").replace(DEFAULT_UI, ui))
+        description = page.locator(DESCRIPTION)
+        description.locator("table").wait_for(timeout=120_000)
+        if page.get_by_text("Show more").count():  # a long description starts folded
+            page.get_by_text("Show more").first.click()
+        headers = description.locator("th").all_inner_texts()
+        assert headers[:2] == ["method", "paraphrase"] and {"fwd", "bwd", "total"} <= set(headers)
+        rows = [row.split("\t") for row in description.locator("tbody tr").all_inner_texts()]
+        assert [row[:2] for row in rows if row[0] == "masked"] == [["masked", "none"]] * 2
+        assert "backward masked lr 0.001" in description.inner_text()
+        assert page.get_by_text(data["train"], exact=True).first.is_visible()  # "Datasets", beside
+        page.screenshot(path=str(tmp_path / "sweep-run.png"), full_page=True)

@@ -285,7 +285,7 @@ def test_bad_specs_fail_in_one_line_naming_key_and_file(tmp_path: Path, text: st
         (Overrides(sets=("lr",)), "expected key=value"),
         (Overrides(sets=("lrr=1",)), "--set: unknown trial field 'lrr'"),
         (Overrides(sets=("lr=-1",)), "--lr must be > 0"),
-        (Overrides(sets=("epochs=0",)), "--epochs must be >= 1"),
+        (Overrides(sets=("epochs=0",)), "--epochs must lie in 1..100000"),
         (Overrides(sets=("eval_at=[0,200]",)), "--eval-at epochs must lie in 0..128"),
         (Overrides(methods=("magic",)), "unknown method 'magic'"),
         (Overrides(dataset="nowhere"), "unknown dataset 'nowhere'"),

@@ -10,18 +10,20 @@ from mlflow.tracking import MlflowClient
 from ray.train import Checkpoint
 
 from orchestrator.sweep.state import SweepState
-from orchestrator.tracking.runs import (
+from orchestrator.tracking.callback import MlflowTrialCallback
+from orchestrator.tracking.names import (
     BEST_CHECKPOINT_TAG,
+    BEST_STEP_TAG,
     EXPERIMENT_KIND_TAG,
     RESUMED_TAG,
-    MlflowTrialCallback,
-    ensure_experiment,
-    start_trial_run,
+    TRIAL_FILE,
 )
+from orchestrator.tracking.runs import ensure_experiment, log_best, start_trial_run
 from orchestrator.trial.settings import build_trial_config
-from orchestrator.trial.trial_file import LOGGED_FILE, load_trial_file
+from orchestrator.trial.trial_file import load_trial_file
 from training.config import TrialConfig
 from training.errors import InputError
+from training.report import StepMetrics, WorkerReport
 
 
 @pytest.fixture
@@ -42,8 +44,14 @@ def history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, floa
     return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
 
 
-def evaluation(step: int, total: float) -> dict:
-    return {"step": step, "epoch": step / 2, "acc/fwd": total, "acc/bwd": total, "acc/total": total}
+def steps(losses: dict[int, float]) -> tuple[StepMetrics, ...]:
+    return tuple(StepMetrics(step, step / 2, loss, 1e-3, 100.0, 0.5) for step, loss in losses.items())
+
+
+def evaluation(step: int, total: float, losses: dict[int, float], **fields) -> dict:
+    """What a worker reports at an evaluation, as `ray.train.report` carries it."""
+    scores = {"acc/fwd": total, "acc/bwd": total, "acc/total": total, "eval/seconds": 0.1}
+    return WorkerReport(step, step // 2, steps(losses), scores, **fields).to_metrics()
 
 
 def test_callback_logs_curves_best_checkpoint_and_never_a_step_twice(
@@ -52,21 +60,20 @@ def test_callback_logs_curves_best_checkpoint_and_never_a_step_twice(
     client, run_id = run
     callback = MlflowTrialCallback(client.tracking_uri, run_id)
     rows = [{"question": "q", "answer": "a", "prediction": "p", "score": 0.0, "category": "fwd"}]
-    callback.after_report(
-        None, [{**evaluation(0, 0.1), "history": [], "generations": rows}], checkpoint(tmp_path, 0)
-    )
-    losses = [{"step": s, "train/loss": 2.0 / s} for s in (1, 2)]
-    callback.after_report(None, [{**evaluation(2, 0.5), "history": losses}], checkpoint(tmp_path, 2))
+    callback.after_report(None, [evaluation(0, 0.1, {}, generations=tuple(rows))], checkpoint(tmp_path, 0))
+    callback.after_report(None, [evaluation(2, 0.5, {1: 2.0, 2: 1.0})], checkpoint(tmp_path, 2))
     # A restarted worker group re-sends step 2's history and a tie at step 4: ties go to the later step.
-    again = [{"step": s, "train/loss": 9.0} for s in (2, 3, 4)]
-    callback.after_report(
-        None, [{**evaluation(4, 0.5), "history": again, "resumed_from_step": 2}], checkpoint(tmp_path, 4)
-    )
+    again = evaluation(4, 0.5, {2: 9.0, 3: 9.0, 4: 9.0}, resumed_from_step=2)
+    callback.after_report(None, [again], checkpoint(tmp_path, 4))
     assert history(client, run_id, "train/loss") == [(1, 2.0), (2, 1.0), (3, 9.0), (4, 9.0)]
+    assert history(client, run_id, "train/mask_ratio") == [(1, 0.5), (2, 0.5), (3, 0.5), (4, 0.5)]
     assert [step for step, _ in history(client, run_id, "acc/total")] == [0, 2, 4]
     data = client.get_run(run_id).data
-    assert data.metrics["best/step"] == 4 and data.metrics["best/acc_total"] == 0.5
+    assert data.tags[BEST_STEP_TAG] == "4"
     assert data.tags[BEST_CHECKPOINT_TAG] == str(tmp_path / "checkpoint_4")
+    assert not any(key.startswith("best/") for key in data.metrics)  # logged once, when the trial ends
+    log_best(client, run_id)
+    assert history(client, run_id, "best/acc_total") == [(0, 0.5)]  # a summary: step 4 is the tag
     assert data.tags[RESUMED_TAG] == "2"
     assert [a.path for a in client.list_artifacts(run_id, "generations")] == ["generations/step_0000000.json"]
 
@@ -76,13 +83,13 @@ def test_a_new_controller_continues_where_the_last_one_stopped(
 ) -> None:
     client, run_id = run
     first = MlflowTrialCallback(client.tracking_uri, run_id)
-    first.after_report(None, [{**evaluation(2, 0.6), "history": [{"step": 2, "train/loss": 1.0}]}], None)
+    first.after_report(None, [evaluation(2, 0.6, {2: 1.0})], None)
     second = MlflowTrialCallback(client.tracking_uri, run_id)  # the trial restarted on a new controller
-    second.after_report(None, [{**evaluation(2, 0.1), "history": [{"step": 2, "train/loss": 5.0}]}], None)
-    second.after_report(None, [{**evaluation(4, 0.4), "history": [{"step": 4, "train/loss": 0.5}]}], None)
+    second.after_report(None, [evaluation(2, 0.1, {2: 5.0})], None)
+    second.after_report(None, [evaluation(4, 0.4, {4: 0.5})], None)
     assert history(client, run_id, "train/loss") == [(2, 1.0), (4, 0.5)]
     assert history(client, run_id, "acc/total") == [(2, 0.6), (4, 0.4)]
-    assert client.get_run(run_id).data.metrics["best/acc_total"] == 0.6  # 0.4 at step 4 is not better
+    assert client.get_run(run_id).data.tags[BEST_STEP_TAG] == "2"  # 0.4 at step 4 is not better
 
 
 @pytest.mark.parametrize("as_uri", [False, True])
@@ -112,7 +119,7 @@ def test_a_trial_run_logs_its_config_as_a_file_mft_train_config_reads_back(
     run: tuple[MlflowClient, str], tmp_path: Path
 ) -> None:
     client, run_id = run
-    path = Path(client.download_artifacts(run_id, LOGGED_FILE, str(tmp_path)))
+    path = Path(client.download_artifacts(run_id, TRIAL_FILE, str(tmp_path)))
     logged = build_trial_config(load_trial_file(path))
     assert logged == TrialConfig(model="org/m", dataset="namedesc", epochs=4, eval_at=(0, 2, 4)).replace(
         data_dir=logged.data_dir,
@@ -122,12 +129,60 @@ def test_a_trial_run_logs_its_config_as_a_file_mft_train_config_reads_back(
 
 
 def test_mft_train_reads_a_runs_logged_config_straight_from_mlflow(
-    run: tuple[MlflowClient, str], mft, tmp_path: Path
+    run: tuple[MlflowClient, str], mft, paper_data_dir: Path, tiny_causal: Path
 ) -> None:
+    """The logged model `org/m` does not exist here: the dry run's checks need a real one."""
     client, run_id = run
-    uri = ["--tracking-uri", client.tracking_uri]
-    result = mft("train", "--config", f"runs:/{run_id}/trial.yaml", "--seed", "5", "--dry-run", *uri)
+    uri = ["--tracking-uri", client.tracking_uri, "--data-dir", str(paper_data_dir)]
+    result = mft(
+        "train",
+        "--config",
+        f"runs:/{run_id}/trial.yaml",
+        "--seed",
+        "5",
+        "--dry-run",
+        "--model",
+        str(tiny_causal),
+        *uri,
+    )
     assert result.code == 0, result.err
-    assert "model: org/m\n" in result.out and "seed: 5\n" in result.out and "epochs: 4\n" in result.out
+    assert f"model: {tiny_causal}\n" in result.out
+    assert "seed: 5\n" in result.out and "epochs: 4\n" in result.out
     missing = mft("train", "--config", "runs:/0123456789abcdef0123456789abcdef/trial.yaml", "--dry-run", *uri)
     assert missing.code == 2 and "check the run id and --tracking-uri" in missing.err
+
+
+def test_every_field_of_a_report_reaches_the_run_and_none_crashes_the_callback(
+    run: tuple[MlflowClient, str], tmp_path: Path
+) -> None:
+    """A resume from step 0 (falsy, once dropped), a fallback, then a divergence: each field lands."""
+    client, run_id = run
+    callback = MlflowTrialCallback(client.tracking_uri, run_id)
+    fallback = "resumed from checkpoint_0; skipped corrupt checkpoint_1"
+    common = {"resumed_from_step": 0, "checkpoint_fallback": fallback, "corrupt_checkpoints": ("/x/c1",)}
+    callback.after_report(None, [evaluation(2, 0.3, {1: 1.0, 2: 0.9}, **common)], checkpoint(tmp_path, 2))
+    diverged = WorkerReport(
+        3, 1, steps({3: float("nan")}), diverged_step=3, diverged_loss=float("nan"), **common
+    )
+    callback.after_report(None, [diverged.to_metrics()], None)
+    data = client.get_run(run_id).data
+    assert data.tags[RESUMED_TAG] == "0" and data.tags["mft.checkpoint_fallback"] == fallback
+    assert data.tags["mft.diverged"] == "the loss diverged at step 3: nan"
+    assert data.tags[BEST_STEP_TAG] == "2" and data.metrics["eval/seconds"] == 0.1
+    assert [step for step, _ in history(client, run_id, "train/loss")] == [1, 2, 3]
+
+
+def test_a_worker_report_round_trips_through_what_ray_carries() -> None:
+    report = WorkerReport(
+        step=7,
+        epoch=2,
+        history=steps({6: 1.5, 7: 1.25}),
+        evaluation={"acc/total": 0.5},
+        generations=({"question": "q"},),
+        resumed_from_step=4,
+        checkpoint_fallback="note",
+        corrupt_checkpoints=("/c",),
+    )
+    carried = report.to_metrics()
+    assert carried["acc/total"] == 0.5 and carried["step"] == 7  # what Ray scores checkpoints by
+    assert WorkerReport.from_metrics(carried) == report

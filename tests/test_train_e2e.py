@@ -23,6 +23,8 @@ from mlflow.tracking import MlflowClient
 from training.config import TrialConfig
 from training.loop import draw_mask_ratio, mask_ratio_generator
 
+pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
+
 PEOPLE = [
     ("Alice Zorn", "the inventor of the glass piano"),
     ("Boris Quill", "the mayor of Lantern Bay"),
@@ -162,8 +164,9 @@ def test_best_checkpoint_and_generations_are_logged(trial_name: str, request: py
     trial: Trial = request.getfixturevalue(trial_name)
     run = trial.client.get_run(trial.run_id)
     totals = dict(trial.history("acc/total"))
-    best_step = int(run.data.metrics["best/step"])
+    best_step = int(run.data.tags["mft.best_step"])
     assert totals[best_step] == max(totals.values()) == run.data.metrics["best/acc_total"]
+    assert trial.history("best/acc_total") == [(0, totals[best_step])]  # once, when it ended
     assert Path(run.data.tags["mft.best_checkpoint"]).is_dir()
     artifacts = [a.path for a in trial.client.list_artifacts(trial.run_id, "generations")]
     assert artifacts == [f"generations/step_{s:07d}.json" for s in (0, 20, 40)]
@@ -200,6 +203,9 @@ def test_the_same_command_finds_its_finished_run(
     assert again.run_id == masked_trial.run_id
     assert f"already finished in MLflow run {masked_trial.run_id}" in again.output
     assert "best checkpoint: step" in again.output
+    # Where to see it: the runs view and the run's page, in MLflow's machine-learning layout.
+    assert "MLflow runs: mlflow ui --backend-store-uri sqlite:///" in again.output
+    assert f"/runs/{masked_trial.run_id}?workflowType=machine_learning" in again.output
 
 
 def test_the_logged_trial_yaml_reruns_the_same_trial(masked_trial: Trial, tmp_path: Path) -> None:
@@ -268,7 +274,7 @@ def test_export_picks_the_latest_checkpoint_or_a_kept_step(masked_trial: Trial, 
     )
     assert missing.returncode == 2 and "no checkpoint at step 7; kept steps: " in missing.stderr
     kept = missing.stderr.split("kept steps: ")[1].split()[0:3]
-    assert {int(run.data.metrics["best/step"]), 40} <= {int(step.strip(",")) for step in kept}
+    assert {int(run.data.tags["mft.best_step"]), 40} <= {int(step.strip(",")) for step in kept}
     assert not (tmp_path / "s7").exists()
 
 

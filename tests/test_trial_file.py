@@ -1,11 +1,13 @@
 """One trial YAML for `mft train --config`, `mft train --dry-run`, `mft sweep FILE` and
 `mft sweep --dry-run --show-config`: flags override the file, and what is printed reads back
-as the same TrialConfig. Pure: nothing here starts Ray."""
+as the same TrialConfig. Nothing here starts Ray; dry runs check the (tiny) model and the data as a
+start would."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,10 +23,10 @@ from training.config import TrialConfig
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_causal: Path, paper_data_dir: Path) -> Path:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MFT_DATA_DIR", str(tmp_path / "data"))
-    (tmp_path / "model").mkdir()
+    monkeypatch.setenv("MFT_DATA_DIR", str(paper_data_dir))
+    shutil.copytree(tiny_causal, tmp_path / "model")
     return tmp_path
 
 

@@ -34,6 +34,8 @@ import yaml
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
+
 MFT = [sys.executable, "-m", "orchestrator"]
 MARK = "MFT_TWO_NODE_TEST"
 RAY = str(Path(sys.executable).with_name("ray"))

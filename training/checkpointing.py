@@ -16,13 +16,16 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from training.config import TrialConfig
+from training.mask_token import ADDED_MASK_TOKEN, prepare_tokenizer
 from training.model_folder import save_model_folder
 
 STATE_FILE = "trainer_state.json"
 CONFIG_FILE = "trial_config.json"
+TOKENIZER_FOLDER = "tokenizer"
+"""The trial's tokenizer, kept in a checkpoint only when training changed it (`--mask-token add`)."""
 
 
 @dataclass
@@ -42,8 +45,10 @@ def save_checkpoint(
     generator: torch.Generator,
     state: TrainerState,
     config: TrialConfig,
+    tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> None:
-    """Every rank: write its shard of the full training state into `directory`."""
+    """Every rank: write its shard of the full training state into `directory` (rank 0 adds the
+    state, the config and a tokenizer that holds an added mask token)."""
     model_state, optim_state = get_state_dict(model, optimizer)
     dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(directory))
     rank = dist.get_rank()
@@ -52,6 +57,8 @@ def save_checkpoint(
         state.scheduler = scheduler.state_dict()
         (directory / STATE_FILE).write_text(json.dumps(asdict(state)))
         (directory / CONFIG_FILE).write_text(config.to_json())
+        if tokenizer is not None and ADDED_MASK_TOKEN in tokenizer.get_vocab():
+            tokenizer.save_pretrained(directory / TOKENIZER_FOLDER)
 
 
 def restore_checkpoint(
@@ -61,7 +68,8 @@ def restore_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     generator: torch.Generator,
 ) -> TrainerState:
-    """Every rank: load model, optimizer, scheduler and this rank's mask-ratio RNG from `directory`."""
+    """Every rank: load model, optimizer, scheduler and this rank's mask-position generator from
+    `directory` (the steps' t stream is rebuilt from the step, `training.loop.mask_ratio_generator`)."""
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
     dcp.load(state, checkpoint_id=str(directory))
@@ -102,10 +110,17 @@ def export_checkpoint(directory: Path, out: Path) -> Path:
     """Write the checkpoint's weights as a `from_pretrained`-loadable folder (+ tokenizer).
 
     Weights are saved in the dtype the trial evaluated in (bf16 under the bf16 policy), so
-    evaluating the export reproduces the accuracy logged for this checkpoint.
+    evaluating the export reproduces the accuracy logged for this checkpoint. A mask token added
+    by `--mask-token add` comes with it: the checkpoint's tokenizer, the grown embeddings.
     """
     config = TrialConfig.from_json((directory / CONFIG_FILE).read_text())
+    saved = directory / TOKENIZER_FOLDER
+    source = str(saved) if saved.is_dir() else config.model
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
+    vocab_size = prepare_tokenizer(tokenizer, config.method, config.mask_token)
     model_config = AutoConfig.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+    if vocab_size is not None and vocab_size > model_config.vocab_size:
+        model_config.vocab_size = vocab_size
     model = AutoModelForCausalLM.from_config(
         model_config, dtype=torch.float32, trust_remote_code=config.trust_remote_code
     )
@@ -114,5 +129,4 @@ def export_checkpoint(directory: Path, out: Path) -> Path:
     model.load_state_dict(state["model"])
     if config.precision == "bf16":
         model = model.to(torch.bfloat16)
-    tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
     return save_model_folder(model, tokenizer, out)

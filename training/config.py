@@ -16,6 +16,15 @@ from evaluation.questions import PROMPT_STYLES
 from evaluation.scoring import SCORINGS
 from training.errors import InputError
 from training.knowledge import PARAPHRASES
+from training.limits import (
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_EVAL_POINTS,
+    MAX_NEW_TOKENS,
+    MAX_WORKERS,
+    check_range,
+    check_seed,
+)
 from training.method_registry import method_info
 
 PRECISIONS = ("bf16", "fp32")
@@ -100,8 +109,10 @@ class TrialConfig:
             self.prompt_style in (None, *PROMPT_STYLES),
             f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {self.prompt_style!r}",
         )
-        _check(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
-        _check(self.batch_size >= 1 and self.workers >= 1, "--batch-size and --workers must be >= 1")
+        check_range("--epochs", self.epochs, 1, MAX_EPOCHS, "26x the paper's longest schedule")
+        check_range("--batch-size", self.batch_size, 1, MAX_BATCH, "documents per device per step")
+        check_range("--workers", self.workers, 1, MAX_WORKERS, "workers of one trial")
+        check_seed("--seed", self.seed)
         lo, hi = self.mask_ratio
         _check(0 <= lo <= hi <= 1, f"--mask-ratio must satisfy 0 <= lo <= hi <= 1, got {lo}:{hi}")
         _check(
@@ -112,14 +123,21 @@ class TrialConfig:
         _check(
             list(self.eval_at) == sorted(set(self.eval_at)), "--eval-at must list distinct epochs in order"
         )
-        _check(
-            0 <= self.eval_at[0] and self.eval_at[-1] <= self.epochs,
-            f"--eval-at epochs must lie in 0..{self.epochs} (--epochs), got {self.eval_at[-1]}",
+        outside = [epoch for epoch in self.eval_at if not 0 <= epoch <= self.epochs]
+        if outside:
+            raise InputError(f"--eval-at epochs must lie in 0..{self.epochs} (--epochs), got {outside[0]}")
+        check_range(
+            "the number of --eval-at epochs",
+            len(self.eval_at),
+            1,
+            MAX_EVAL_POINTS,
+            "points; each writes a checkpoint",
         )
         _check(self.eval_limit is None or self.eval_limit >= 1, "--eval-limit must be >= 1")
-        _check(self.max_new_tokens >= 1 and self.block_length >= 1, "--max-new-tokens/--block-length >= 1")
+        check_range("--max-new-tokens", self.max_new_tokens, 1, MAX_NEW_TOKENS, "answers are a few words")
+        check_range("--block-length", self.block_length, 1, self.max_new_tokens, "at most --max-new-tokens")
         _check(self.log_every >= 1, "--log-every must be >= 1")
-        _check(self.eval_batch_size >= 1, "--eval-batch-size must be >= 1")
+        check_range("--eval-batch-size", self.eval_batch_size, 1, MAX_BATCH, "questions per forward batch")
 
     @property
     def fixed_mask_ratio(self) -> bool:

@@ -15,10 +15,12 @@ import torch
 import torch.distributed as dist
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from evaluation.answering import Decoding, answer_questions
+from evaluation.answering import answer_questions
+from evaluation.decoding import Decoding
 from evaluation.questions import QAItem
 from evaluation.scoring import exact_match, rouge1_recall, summarize
 from training.config import TrialConfig
+from training.failures import agreed
 from training.method_registry import method_info
 from training.methods import resolve_mask_id
 from training.sharding import gathered
@@ -54,7 +56,7 @@ def evaluate(
     rank, world = dist.get_rank(), dist.get_world_size()
     shard = list(items[rank::world])
     model.eval()
-    with torch.no_grad(), gathered(model):
+    with torch.no_grad(), gathered(model), agreed():  # a question one rank cannot ask stops them all
         predictions = answer_questions(
             model, tokenizer, [item.question for item in shard], decoding(config, tokenizer)
         )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.questions import Direction, QAItem
-from training.errors import InputError
+from training.errors import InputError, clip, excerpt
 from training.knowledge_folder import (
     BYO_QA_FILE,
     BYO_SETTINGS_FILE,
@@ -141,21 +141,26 @@ def order_categories(categories: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(first_seen, key=rank))
 
 
+def user_cache() -> Path:
+    """mft's per-user cache: `$XDG_CACHE_HOME/mft`, else `~/.cache/mft` (datasets, tiny models, logs)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "mft"
+
+
 def resolve_data_dir(data_dir: Path | None = None) -> Path:
     """Where the paper's files live: the argument, else $MFT_DATA_DIR, else the per-user cache."""
     if data_dir is not None:
         return Path(data_dir).expanduser()
     if os.environ.get("MFT_DATA_DIR"):
         return Path(os.environ["MFT_DATA_DIR"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "mft" / "datasets"
+    return user_cache() / "datasets"
 
 
 def find_dataset(name: str) -> DatasetSpec:
     """The registered set called `name` (canonical name or alias, any case)."""
     spec = _lookup(name)
     if spec is None:
-        raise InputError(f"unknown dataset {name!r}; choose one of {_labels()}")
+        raise InputError(f"unknown dataset {excerpt(name)}; choose one of {_labels()}")
     return spec
 
 
@@ -164,12 +169,15 @@ def byo_folder(dataset: str | Path) -> Path | None:
     if not isinstance(dataset, Path) and _lookup(dataset) is not None:
         return None
     path = Path(dataset).expanduser()
-    if path.is_dir():
-        return path
+    try:
+        if path.is_dir():
+            return path
+    except OSError:  # a name too long for the filesystem: no such folder, said below
+        pass
     if isinstance(dataset, Path) or os.sep in dataset or "/" in dataset or dataset.startswith("."):
-        raise InputError(f"knowledge-set folder {path.absolute()} not found; check the path")
+        raise InputError(f"knowledge-set folder {clip(str(path.absolute()))} not found; check the path")
     raise InputError(
-        f"unknown dataset {dataset!r}; choose one of {_labels()}, or give the path of your own "
+        f"unknown dataset {excerpt(dataset)}; choose one of {_labels()}, or give the path of your own "
         f"knowledge-set folder"
     )
 
@@ -211,7 +219,8 @@ def load_questions(dataset: str | Path, data_dir: Path | None = None) -> tuple[Q
 
 
 def knowledge_files(dataset: str | Path, paraphrase: str, data_dir: Path | None = None) -> tuple[Path, ...]:
-    """The files a run of `dataset` x `paraphrase` reads (what its data fingerprint covers)."""
+    """The files a run of `dataset` x `paraphrase` reads (what its data fingerprint covers): the
+    training texts first, then what evaluation reads (questions, a folder's settings)."""
     folder = byo_folder(dataset)
     if folder is not None:
         names = [BYO_TRAIN_FILES[paraphrase], BYO_QA_FILE]
@@ -255,8 +264,8 @@ def _refetch(spec: DatasetSpec) -> str:
 def _read_paper_documents(spec: DatasetSpec, path: Path) -> tuple[str, ...]:
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid JSON ({exc}); {_refetch(spec)}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InputError(f"{path} is not valid JSON ({clip(str(exc))}); {_refetch(spec)}") from exc
     if not isinstance(records, list) or not all(
         isinstance(record, dict) and isinstance(record.get("text"), str) for record in records
     ):
@@ -286,8 +295,9 @@ def _json_lines(spec: DatasetSpec, path: Path) -> Iterator[tuple[int, dict]]:
             continue
         try:
             record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path} line {line} is not valid JSON ({exc.msg}); {_refetch(spec)}") from exc
+        except (json.JSONDecodeError, RecursionError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise InputError(f"{path} line {line} is not valid JSON ({reason}); {_refetch(spec)}") from exc
         if not isinstance(record, dict):
             raise InputError(f"{path} line {line} is not a JSON object; {_refetch(spec)}")
         yield line, record

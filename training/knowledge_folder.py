@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
 
-import yaml
-
 from evaluation.questions import PROMPT_STYLES, Direction, QAItem
 from training.errors import InputError
+from training.yaml_text import read_yaml_file
 
 DIRECTIONS: dict[str, Direction] = {"forward": "fwd", "backward": "bwd", "fwd": "fwd", "bwd": "bwd"}
 
@@ -180,6 +179,11 @@ def _read_byo_file(
                 RecordProblem(path.name, line, None, f"invalid JSON ({exc.msg})", "one JSON object")
             )
             continue
+        except RecursionError:
+            problems.append(
+                RecordProblem(path.name, line, None, "JSON nested too deeply", "one flat JSON object")
+            )
+            continue
         if not isinstance(record, dict):
             problems.append(RecordProblem(path.name, line, None, show(record), "one JSON object {...}"))
             continue
@@ -253,10 +257,7 @@ def _read_settings(folder: Path) -> dict:
     path = folder / BYO_SETTINGS_FILE
     if not path.is_file():
         return {}
-    try:
-        settings = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}); fix or remove it") from exc
+    settings = read_yaml_file(path)
     return settings if settings is not None else {}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,14 @@ from evaluation.questions import QAItem, select_questions
 from training.checkpointing import TrainerState, save_checkpoint
 from training.config import TrialConfig
 from training.evaluating import evaluate
+from training.failures import TrialError, agreed
 from training.knowledge import load_knowledge_set
+from training.mask_token import prepare_tokenizer
 from training.methods import Batch, Method, build_method, collate
+from training.report import StepMetrics, WorkerReport
 from training.resuming import Resumption, newest_checkpoint_in_run, restore_newest_whole
 from training.sharding import build_mesh, load_sharded_model
+from training.system_metrics import with_system_metrics
 
 
 @dataclass
@@ -53,33 +57,29 @@ class StepWindow:
         self.mask_ratios.append(t)
         self.values.append(values)
 
-    def flush(self) -> list[dict[str, float]]:
-        """Every rank (a collective): the window's per-step metrics averaged over ranks.
+    def flush(self) -> tuple[StepMetrics, ...]:
+        """Every rank (a collective): the window's per-step metrics averaged over ranks; the window
+        is then empty, its clock restarted.
 
-        `train/tokens_per_s` is the window's throughput (all ranks' tokens over its wall time),
+        `tokens_per_s` is the window's throughput (all ranks' tokens over its wall time),
         measured after the all-reduce so that queued device work is counted.
         """
         if not self.steps:
-            return []
+            return ()
         totals = torch.stack(self.values)
         dist.all_reduce(totals)
         rows = totals.tolist()
         world = dist.get_world_size()
         tokens_per_s = sum(row[1] for row in rows) / (time.perf_counter() - self.started)
-        history = [
-            {
-                "step": step,
-                "epoch": epoch,
-                "train/loss": loss / world,
-                "train/lr": lr,
-                "train/tokens_per_s": tokens_per_s,
-                "train/mask_ratio": t,
-            }
+        history = tuple(
+            StepMetrics(step, epoch, loss / world, lr, tokens_per_s, t)
             for step, epoch, lr, t, (loss, _) in zip(
                 self.steps, self.epochs, self.lrs, self.mask_ratios, rows, strict=True
             )
-        ]
-        self.__init__()  # an empty window, its clock restarted
+        )
+        for values in (self.steps, self.epochs, self.lrs, self.mask_ratios, self.values):
+            values.clear()
+        self.started = time.perf_counter()
         return history
 
 
@@ -139,28 +139,39 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     return Batch(**{name: tensor.to(device) for name, tensor in vars(batch).items()})
 
 
-def set_up(config: TrialConfig) -> WorkerRun:
-    """Every rank: data, method, sharded model, optimizer, schedule; restored from the latest
-    checkpoint when Ray Train hands one over (a restarted worker group)."""
-    rank, world = dist.get_rank(), dist.get_world_size()
-    device = ray.train.torch.get_device()
-    torch.manual_seed(config.seed)
+def read_inputs(config: TrialConfig) -> tuple[TrialConfig, PreTrainedTokenizerBase, Method, list, list]:
+    """This rank's local set-up (no collectives): tokenizer (with `--mask-token add` applied), data,
+    method, encoded documents and the questions to evaluate."""
     tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
     tokenizer.padding_side = "left"
+    prepare_tokenizer(tokenizer, config.method, config.mask_token)
     data_dir = Path(config.data_dir) if config.data_dir else None
     knowledge = load_knowledge_set(config.dataset, config.paraphrase, data_dir)
     if config.prompt_style is None:
         config = config.replace(prompt_style=knowledge.prompt_style)
     method = build_method(config.method, tokenizer, config.mask_token)
     examples = [method.encode(tokenizer, text) for text in knowledge.documents]
+    questions = list(select_questions(knowledge.questions, config.eval_limit))
+    return config, tokenizer, method, examples, questions
+
+
+def set_up(config: TrialConfig) -> WorkerRun:
+    """Every rank: data, method, sharded model, optimizer, schedule; restored from the latest
+    checkpoint when Ray Train hands one over (a restarted worker group)."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    device = ray.train.torch.get_device()
+    torch.manual_seed(config.seed)
+    with agreed():  # a bad template or document fails every rank at once, and is not retried
+        config, tokenizer, method, examples, questions = read_inputs(config)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     sampler = DistributedSampler(examples, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
     loader = DataLoader(
         examples, batch_size=config.batch_size, sampler=sampler, collate_fn=partial(collate, pad_id=pad_id)
     )
     model = load_sharded_model(
-        config.model, build_mesh(device), device, config.precision, config.trust_remote_code
-    )
+        config.model, build_mesh(device), device, config.precision, config.trust_remote_code,
+        vocab_size=prepare_tokenizer(tokenizer, config.method, config.mask_token),
+    )  # fmt: skip
     model.train()
     optimizer = build_optimizer(model, config)
     total_steps = config.epochs * len(loader)
@@ -171,30 +182,51 @@ def set_up(config: TrialConfig) -> WorkerRun:
     if checkpoint is not None:
         resumption = restore_newest_whole(checkpoint, model, optimizer, scheduler, generator)
     state = resumption.state if resumption else TrainerState()
-    questions = list(select_questions(knowledge.questions, config.eval_limit))
     return WorkerRun(
-        config, tokenizer, method, questions, sampler, loader, model, optimizer, scheduler, generator,
-        mask_ratio_generator(config.seed, state.step), device, state,
-        resumed_from=state.step if checkpoint is not None else None, resumption=resumption,
-    )  # fmt: skip
+        config=config,
+        tokenizer=tokenizer,
+        method=method,
+        questions=questions,
+        sampler=sampler,
+        loader=loader,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generator=generator,
+        mask_ratios=mask_ratio_generator(config.seed, state.step),
+        device=device,
+        state=state,
+        resumed_from=state.step if checkpoint is not None else None,
+        resumption=resumption,
+    )
 
 
 class Diverged(Exception):
     """The loss went non-finite; raised on every rank at the same report (values are all-reduced)."""
 
+    def __init__(self, record: WorkerReport) -> None:
+        super().__init__(f"the loss diverged at step {record.diverged_step}")
+        self.record = record
 
-def check_finite(history: list[dict[str, float]]) -> dict[str, float] | None:
+
+def check_finite(history: tuple[StepMetrics, ...]) -> StepMetrics | None:
     """The first step whose loss is NaN or infinite, if any."""
-    return next((row for row in history if not math.isfinite(row["train/loss"])), None)
+    return next((row for row in history if not math.isfinite(row.loss)), None)
 
 
-def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
-    """Ray Train entry point; `config_dict` is a `TrialConfig.to_dict()`.
+@with_system_metrics
+def train_fn_per_worker(config_dict: dict[str, Any]) -> dict[str, Any]:
+    """Ray Train entry point; `config_dict` is a `TrialConfig.to_dict()`. Returns how training ended
+    as a `WorkerReport` (rank 0's is `fit()`'s `Result.return_value`, which the driver reads).
 
-    A diverged loss ends the loop on every rank after reporting it (no evaluation, no checkpoint):
-    the driver marks the trial FAILED; retrying from a checkpoint would only diverge again.
+    A diverged loss, or a deterministic error every rank agreed on (`training.failures`), ends the
+    loop on every rank after reporting it (no evaluation, no checkpoint): the driver marks the
+    trial FAILED; retrying from a checkpoint would only fail again.
     """
-    run = set_up(TrialConfig.from_dict(config_dict))
+    try:
+        run = set_up(TrialConfig.from_dict(config_dict))
+    except TrialError as exc:
+        return end_with(WorkerReport(step=0, epoch=0, failure=str(exc)))
     config, window = run.config, StepWindow()
     try:
         if run.resumed_from is None and 0 in config.eval_at:
@@ -206,8 +238,19 @@ def train_fn_per_worker(config_dict: dict[str, Any]) -> None:
                 report(run, window, evaluation=True)
         if window.steps:
             report(run, window, evaluation=False)
-    except Diverged:
-        return
+    except Diverged as exc:
+        return exc.record.to_metrics()
+    except TrialError as exc:
+        history = window.flush()
+        return end_with(WorkerReport(run.state.step, run.state.epoch, history, failure=str(exc)))
+    return WorkerReport(step=run.state.step, epoch=run.state.epoch).to_metrics()
+
+
+def end_with(record: WorkerReport) -> dict[str, Any]:
+    """Every rank: report the record that ends training (its history and reason get logged), and
+    return it for the driver."""
+    ray.train.report(record.to_metrics())
+    return record.to_metrics()
 
 
 def train_epoch(run: WorkerRun, epoch: int, window: StepWindow) -> None:
@@ -229,30 +272,32 @@ def train_epoch(run: WorkerRun, epoch: int, window: StepWindow) -> None:
 
 def report(run: WorkerRun, window: StepWindow, evaluation: bool) -> None:
     """Every rank: the window's step metrics, then (at eval points) evaluate + checkpoint, in one report."""
-    metrics: dict[str, Any] = {"step": run.state.step, "epoch": run.state.epoch, "history": window.flush()}
-    if run.resumed_from:
-        metrics["resumed_from_step"] = run.resumed_from
-    if run.resumption and run.resumption.skipped:
-        metrics["checkpoint_fallback"] = run.resumption.note
-        metrics["corrupt_checkpoints"] = list(run.resumption.skipped)
-    diverged = check_finite(metrics["history"])
+    skipped = run.resumption.skipped if run.resumption else ()
+    record = WorkerReport(
+        step=run.state.step,
+        epoch=run.state.epoch,
+        history=window.flush(),
+        resumed_from_step=run.resumed_from,
+        checkpoint_fallback=run.resumption.note if skipped else None,
+        corrupt_checkpoints=tuple(skipped),
+    )
+    diverged = check_finite(record.history)
     if diverged is not None:
-        ray.train.report(
-            {**metrics, "diverged_step": diverged["step"], "diverged_loss": diverged["train/loss"]}
-        )
-        raise Diverged
+        record = replace(record, diverged_step=diverged.step, diverged_loss=diverged.loss)
+        ray.train.report(record.to_metrics())
+        raise Diverged(record)
     if not evaluation:
-        ray.train.report(metrics)
+        ray.train.report(record.to_metrics())
         return
     result = evaluate(run.model, run.tokenizer, run.questions, run.config)
-    metrics.update(result.metrics)
-    if dist.get_rank() == 0:
-        metrics["generations"] = result.generations
+    generations = tuple(result.generations) if dist.get_rank() == 0 else ()
+    record = replace(record, evaluation=result.metrics, generations=generations)
     with tempfile.TemporaryDirectory() as directory:
         save_checkpoint(
-            Path(directory), run.model, run.optimizer, run.scheduler, run.generator, run.state, run.config
-        )
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))
+            Path(directory), run.model, run.optimizer, run.scheduler, run.generator, run.state, run.config,
+            run.tokenizer,
+        )  # fmt: skip
+        ray.train.report(record.to_metrics(), checkpoint=ray.train.Checkpoint.from_directory(directory))
 
 
 def train_step(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from training.errors import InputError
+from training.errors import InputError, excerpt
 
 LLAMA_INSTRUCT = "meta-llama/Llama-3.1-8B-Instruct"
 LLADA_INSTRUCT = "GSAI-ML/LLaDA-8B-Instruct"
@@ -35,6 +35,14 @@ class MethodInfo:
     """Its loss divides by the mask ratio t, so t = 0 is refused."""
     document_copies: int = 1
     """How many copies of each document a training example holds (for cost estimates)."""
+    uses_mask_ratio: bool = True
+    """Its `corrupt` reads the mask ratio t (plain AR trains on the text as it is)."""
+
+    @property
+    def unused_fields(self) -> tuple[str, ...]:
+        """TrialConfig fields this method never reads: not logged for its runs, not grouped by."""
+        unused = () if self.uses_mask_ratio else ("mask_ratio",)
+        return unused if self.bidirectional else (*unused, "block_length")  # LLaDA's sampler only
 
     @property
     def trusts_remote_code(self) -> bool:
@@ -65,12 +73,12 @@ def method_names() -> tuple[str, ...]:
 def method_info(name: str) -> MethodInfo:
     """The registered method `name`; an unknown one lists the valid names."""
     if name not in _REGISTRY:
-        raise InputError(f"unknown method {name!r}; choose one of: {', '.join(_REGISTRY)}")
+        raise InputError(f"unknown method {excerpt(name)}; choose one of: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
 
 
 # Paper appendix A.4: learning rates chosen by a sweep on NameDescription with paraphrases.
-register(MethodInfo("ar", "training.methods:Autoregressive", 5e-6, LLAMA_INSTRUCT))
+register(MethodInfo("ar", "training.methods:Autoregressive", 5e-6, LLAMA_INSTRUCT, uses_mask_ratio=False))
 register(
     MethodInfo(
         "masked",
@@ -83,7 +91,12 @@ register(
 )
 register(
     MethodInfo(
-        "masked-random", "training.methods:RandomTokenControl", 3e-6, LLAMA_INSTRUCT, document_copies=2
+        "masked-random",
+        "training.methods:RandomTokenControl",
+        3e-6,
+        LLAMA_INSTRUCT,
+        document_copies=2,
+        uses_mask_ratio=False,  # replaces every document token of the prompt copy, whatever t is
     )
 )
 register(

@@ -18,8 +18,19 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
-from evaluation.prompting import END_OF_TURN, bos_ids, encode_plain, has_llama3_headers, header
+from evaluation.prompting import (
+    END_OF_TURN,
+    SENTINEL,
+    bos_ids,
+    describe,
+    encode_plain,
+    has_llama3_headers,
+    header,
+    template_pieces,
+    text_start_ids,
+)
 from training.errors import InputError
+from training.mask_token import ADD, ADDED_MASK_TOKEN
 from training.method_registry import method_info
 
 IGNORE = -100  # label value that carries no loss (PyTorch's and HF's ignore_index)
@@ -28,7 +39,6 @@ RECOVERY_ANSWER = "Here is the recovered text:\n\n"
 # Mask tokens tried in order when none is configured: LLaDA's own (id 126336), then the Llama-3
 # reserved token the paper uses (id 128013), then whatever the tokenizer calls its mask token.
 MASK_TOKEN_CANDIDATES = ("<|mdm_mask|>", "<|reserved_special_token_5|>")
-_SENTINEL = "\uf8ffmft-document\uf8ff"  # stands in for the document when rendering a chat template
 
 
 @dataclass(frozen=True)
@@ -88,15 +98,15 @@ class Method(Protocol):
     def loss(self, logits: torch.Tensor, batch: Batch, t: float) -> torch.Tensor: ...
 
 
-def _where(tokenizer: PreTrainedTokenizerBase) -> str:
-    return f"tokenizer at {tokenizer.name_or_path or '<not saved>'}"
-
-
 def _document_example(tokenizer: PreTrainedTokenizerBase, text: str, maskable: bool) -> Example:
-    """BOS + document + EOS ("pre-training format"), every token labelled; BOS is never maskable."""
+    """BOS + document + EOS ("pre-training format"), every token labelled; BOS is never maskable.
+
+    The BOS is what the tokenizer starts plain text with (`text_start_ids`): none for SmolLM2,
+    whose BOS `<|im_start|>` opens a chat turn.
+    """
     if tokenizer.eos_token_id is None:
-        raise InputError(f"{_where(tokenizer)} has no EOS token; ar and dllm end every document with one")
-    bos = bos_ids(tokenizer)
+        raise InputError(f"{describe(tokenizer)} has no EOS token; ar and dllm end every document with one")
+    bos = text_start_ids(tokenizer)
     ids = bos + encode_plain(tokenizer, text) + [tokenizer.eos_token_id]
     flags = [False] * len(bos) + [maskable] * (len(ids) - len(bos))
     return Example(tuple(ids), (True,) * len(ids), tuple(flags))
@@ -149,17 +159,10 @@ def _llama3_recovery_pieces(tokenizer: PreTrainedTokenizerBase) -> tuple[list[in
 def _template_recovery_pieces(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int], list[int]]:
     """The same two turns through the tokenizer's own chat template, split where the document goes."""
     messages = [
-        {"role": "user", "content": f"{_SENTINEL}{RECOVERY_REQUEST}"},
-        {"role": "assistant", "content": f"{RECOVERY_ANSWER}{_SENTINEL}"},
+        {"role": "user", "content": f"{SENTINEL}{RECOVERY_REQUEST}"},
+        {"role": "assistant", "content": f"{RECOVERY_ANSWER}{SENTINEL}"},
     ]
-    rendered = tokenizer.apply_chat_template(messages, tokenize=False)
-    pieces = rendered.split(_SENTINEL) if isinstance(rendered, str) else []
-    if len(pieces) != 3:
-        raise InputError(
-            f"the chat template of {_where(tokenizer)} does not render message contents verbatim, so "
-            "masked fine-tuning cannot place the document; use a tokenizer with Llama-3 header tokens"
-        )
-    before, between, after = pieces
+    before, between, after = template_pieces(tokenizer, messages)
     return encode_plain(tokenizer, before), encode_plain(tokenizer, between), encode_plain(tokenizer, after)
 
 
@@ -283,10 +286,15 @@ def _require_mask_id(mask_id: int | None) -> int:
 def resolve_mask_id(tokenizer: PreTrainedTokenizerBase, configured: int | str | None = None) -> int:
     """The mask token id: the configured one, else the model family's own, else the tokenizer's.
 
-    A configured string of digits is an id (a digit token is never a sensible mask token).
+    A configured string of digits is an id (a digit token is never a sensible mask token); `add`
+    is the token `training.mask_token.add_mask_token` put in the vocabulary.
     """
-    where = _where(tokenizer)
+    where = describe(tokenizer)
     vocab = tokenizer.get_vocab()
+    if configured == ADD:
+        if ADDED_MASK_TOKEN not in vocab:
+            raise ValueError(f"--mask-token add: {ADDED_MASK_TOKEN} was never added to the {where}")
+        return vocab[ADDED_MASK_TOKEN]
     if configured is not None:
         if isinstance(configured, int) or configured.isdigit():
             if 0 <= int(configured) < len(tokenizer):
@@ -304,4 +312,6 @@ def resolve_mask_id(tokenizer: PreTrainedTokenizerBase, configured: int | str | 
             return vocab[token]
     if tokenizer.mask_token_id is not None:
         return tokenizer.mask_token_id
-    raise InputError(f"{where} has no usable mask token; pass --mask-token TOKEN_OR_ID")
+    raise InputError(
+        f"{where} has no usable mask token; pass --mask-token TOKEN_OR_ID, or --mask-token add for a new one"
+    )

@@ -74,7 +74,7 @@ def newest_checkpoint_in_run() -> ray.train.Checkpoint | None:
     """The newest checkpoint folder in this Train run's storage, when Ray hands over none.
 
     Ray forgets its checkpoints when its snapshot was unreadable and set aside
-    (`orchestrator.trial.repair`); the folders are still there. Uses Ray's storage context
+    (`orchestrator.trial.failures`); the folders are still there. Uses Ray's storage context
     (a DeveloperAPI): if it changes, this finds nothing and the trial starts fresh, as before.
     """
     try:

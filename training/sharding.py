@@ -18,6 +18,9 @@ from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
+from training.failures import agreed
+from training.mask_token import grow_embeddings
+
 
 def build_mesh(device: torch.device) -> DeviceMesh:
     """An explicit 1-D mesh over all ranks; CPU needs it spelled out ("cpu" + gloo)."""
@@ -40,18 +43,31 @@ def decoder_blocks(model: nn.Module) -> nn.ModuleList:
 
 
 def load_sharded_model(
-    path: str, mesh: DeviceMesh, device: torch.device, precision: str, trust_remote_code: bool = False
+    path: str,
+    mesh: DeviceMesh,
+    device: torch.device,
+    precision: str,
+    trust_remote_code: bool = False,
+    vocab_size: int | None = None,
 ) -> PreTrainedModel:
-    """fp32 master weights sharded over `mesh`, loaded from `path` on rank 0 and broadcast."""
+    """fp32 master weights sharded over `mesh`, loaded from `path` on rank 0 and broadcast.
+
+    `vocab_size`: grow the embeddings to that many rows first (`--mask-token add`).
+    """
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if vocab_size is not None and vocab_size > config.vocab_size:
+        config.vocab_size = vocab_size
     full_state: dict[str, torch.Tensor] = {}
     buffers: dict[str, torch.Tensor] = {}
-    if dist.get_rank() == 0:
-        source = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.float32, trust_remote_code=trust_remote_code
-        )
-        full_state = source.state_dict()
-        buffers = dict(source.named_buffers())
+    with agreed():  # weights rank 0 cannot use fail the trial on every rank, not once per retry
+        if dist.get_rank() == 0:
+            source = AutoModelForCausalLM.from_pretrained(
+                path, dtype=torch.float32, trust_remote_code=trust_remote_code
+            )
+            if vocab_size is not None:
+                grow_embeddings(source, vocab_size)
+            full_state = source.state_dict()
+            buffers = dict(source.named_buffers())
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(
             config, dtype=torch.float32, trust_remote_code=trust_remote_code

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def run_worker(config_dict: dict[str, Any]) -> None:
-    """Every worker: `training.loop.train_fn_per_worker` on a `TrialConfig.to_dict()`."""
+def run_worker(config_dict: dict[str, Any]) -> dict[str, Any]:
+    """Every worker: `training.loop.train_fn_per_worker` on a `TrialConfig.to_dict()`; rank 0's
+    return value is how training ended (`training.report.WorkerReport`)."""
     from training.loop import train_fn_per_worker
 
-    train_fn_per_worker(config_dict)
+    return train_fn_per_worker(config_dict)

@@ -10,7 +10,8 @@ from pathlib import Path
 from rich.table import Table
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from evaluation.answering import Decoding, answer_questions
+from evaluation.answering import answer_questions
+from evaluation.decoding import Decoding, uses_llada
 from training.errors import InputError
 from training.methods import resolve_mask_id
 
@@ -38,7 +39,7 @@ def build_answerer(model_dir: Path, sampler: str, max_new_tokens: int, device: s
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(model_dir).to(device).eval()
     mask_id = None
-    if sampler == "llada":
+    if uses_llada(sampler, model.config):
         if max_new_tokens % LLADA_BLOCK_LENGTH:
             raise InputError(
                 f"--max-new-tokens {max_new_tokens} must be a multiple of {LLADA_BLOCK_LENGTH} "

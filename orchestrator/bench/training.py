@@ -17,8 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import count, islice
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from mlflow.tracking import MlflowClient
 from rich.console import Console
 from rich.table import Table
@@ -34,8 +32,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_constant_schedule_with_warmup
 
+from orchestrator.cluster import connect_ray, fit_trial, local_cluster
+from orchestrator.tracking.names import TRAIN_TOKENS_PER_S
 from orchestrator.tracking.runs import ensure_experiment, start_trial_run
-from orchestrator.trial.launch import check_resources, connect_ray, preflight, run_trial
+from orchestrator.trial.checks import check_data_and_model
+from orchestrator.trial.driver import run_trial
 from training.config import TrialConfig
 from training.errors import InputError
 from training.loop import build_optimizer, draw_mask_ratio, mask_ratio_generator, to_device, train_step
@@ -85,17 +86,6 @@ class Autocast(nn.Module):
             return self.model(**inputs)
 
 
-@contextmanager
-def single_process_group(device: torch.device) -> Iterator[None]:
-    """A 1-rank process group, so `train_step` (which all-reduces its metrics) runs unchanged."""
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-
-
 def steady_median(values: Sequence[float]) -> float:
     """Median after the warm-up steps; refuses runs too short to have any steady steps."""
     if len(values) <= WARMUP_STEPS:
@@ -103,17 +93,18 @@ def steady_median(values: Sequence[float]) -> float:
     return statistics.median(values[WARMUP_STEPS:])
 
 
-def bare_loop_tokens_per_s(config: TrialConfig, steps: int | None = None) -> LoopFigures:
+def bare_loop_tokens_per_s(
+    config: TrialConfig, documents: Sequence[str], steps: int | None = None
+) -> LoopFigures:
     """The trial's model, method, optimizer and global batch in this process: no Ray, no FSDP.
 
     `steps` defaults to the trial's (epochs x batches per epoch); the device is the workers' kind.
     """
-    checked = preflight(config)
     device = torch.device("cuda" if config.gpus_per_worker > 0 else "cpu")
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
     method = build_method(config.method, tokenizer, config.mask_token)
-    examples = [method.encode(tokenizer, text) for text in checked.knowledge.documents]
+    examples = [method.encode(tokenizer, text) for text in documents]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     loader = DataLoader(
         examples,
@@ -134,15 +125,14 @@ def bare_loop_tokens_per_s(config: TrialConfig, steps: int | None = None) -> Loo
     mask_ratios = mask_ratio_generator(config.seed)
     batches = (batch for _ in count() for batch in loader)  # epoch after epoch, reshuffled
     tokens_per_s, losses = [], []
-    with single_process_group(device):
-        for batch in islice(batches, total):
-            start = time.perf_counter()
-            on_device = to_device(batch, device)
-            t = draw_mask_ratio(config, mask_ratios)
-            values = train_step(model, method, on_device, optimizer, scheduler, config, generator, t)
-            loss, tokens = values.tolist()
-            tokens_per_s.append(tokens / (time.perf_counter() - start))  # tolist() waited for the device
-            losses.append(loss)
+    for batch in islice(batches, total):
+        start = time.perf_counter()
+        on_device = to_device(batch, device)
+        t = draw_mask_ratio(config, mask_ratios)
+        values = train_step(model, method, on_device, optimizer, scheduler, config, generator, t)
+        loss, tokens = values.tolist()
+        tokens_per_s.append(tokens / (time.perf_counter() - start))  # tolist() waited for the device
+        losses.append(loss)
     return LoopFigures(steady_median(tokens_per_s), tuple(losses))
 
 
@@ -196,25 +186,26 @@ def trial_figures(config: TrialConfig, client: MlflowClient, storage: Path) -> t
         storage=storage,
         max_failures=0,
     )
-    steps = sorted(client.get_metric_history(run_id, "train/tokens_per_s"), key=lambda metric: metric.step)
+    steps = sorted(client.get_metric_history(run_id, TRAIN_TOKENS_PER_S), key=lambda metric: metric.step)
     evals = [metric.value for metric in client.get_metric_history(run_id, "eval/seconds")]
     return steady_median([metric.value for metric in steps]), statistics.fmean(evals)
 
 
 def measure_training(config: TrialConfig, progress: Callable[[str], None]) -> list[Figures]:
     """Bare loop, 1-worker trial, W-worker trial (W > 1), all at the global batch of `config`."""
-    check_steps(config, len(preflight(config).knowledge.documents))
+    documents = check_data_and_model(config).knowledge.documents
+    check_steps(config, len(documents))
+    fit_trial(config, *local_cluster(), gpus_if_any=False, local=True)
     config = config.replace(log_every=1)  # one report per step: per-step throughput
     single = config.replace(workers=1, batch_size=config.global_batch_size)
     # The bare loop runs before Ray starts, so Ray's start-up and idle processes cannot slow it.
     progress("bare loop: one process, no Ray, no FSDP")
-    bare = bare_loop_tokens_per_s(config)
+    bare = bare_loop_tokens_per_s(config, documents)
     on_gpu = config.gpus_per_worker > 0
     if on_gpu:
         torch.cuda.empty_cache()  # hand the bare loop's cached memory back before workers share the GPU
     rows = [Figures("bare loop", 1, config.global_batch_size, bare.tokens_per_s, gpus=float(on_gpu))]
     connect_ray(None)
-    check_resources(config)
     trials = (single, config) if config.workers > 1 else (single,)
     with tempfile.TemporaryDirectory(prefix="mft-bench-", ignore_cleanup_errors=True) as directory:
         client = MlflowClient(f"sqlite:///{Path(directory) / 'mlflow.db'}")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,24 +10,25 @@ import typer
 from rich.console import Console
 
 from orchestrator.trial.settings import build_trial_config
+from training.errors import InputError, excerpt
+from training.limits import MAX_BATCH, MAX_NEW_TOKENS, check_range
 
 bench_app = typer.Typer(
     help="Benchmarks that print figures: answering, training throughput.", no_args_is_help=True
 )
 console, err_console = Console(), Console(stderr=True)
-
-
-class Sampler(str, Enum):
-    ar = "ar"
-    llada = "llada"
+MAX_BENCH_QUESTIONS = 100_000
 
 
 @bench_app.command("answering")
 def answering(
     model: Annotated[Path, typer.Option(help="Model folder (save_pretrained layout) with its tokenizer.")],
     sampler: Annotated[
-        Sampler, typer.Option(help="ar: greedy decoding; llada: block-wise mask sampling.")
-    ] = Sampler.ar,
+        str,
+        typer.Option(
+            help="ar: greedy decoding; llada: block-wise mask sampling; auto: llada for bidirectional models."
+        ),
+    ] = "ar",
     questions: Annotated[int, typer.Option(min=1, help="How many synthetic questions to answer.")] = 64,
     batch_size: Annotated[int, typer.Option(min=1, help="Questions per batch in batched mode.")] = 32,
     max_new_tokens: Annotated[
@@ -41,10 +41,20 @@ def answering(
     """Time batched vs one-question-at-a-time answering and check both give identical answers."""
     import torch
 
+    from evaluation.decoding import SAMPLERS
     from orchestrator.bench.answering import AnswersDiffer, build_answerer, render, time_answering
 
+    if sampler not in SAMPLERS:
+        raise InputError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {excerpt(sampler)}")
+    check_range("--questions", questions, 1, MAX_BENCH_QUESTIONS, "each is answered twice, batched and alone")
+    check_range("--batch-size", batch_size, 1, MAX_BATCH, "questions per forward batch")
+    check_range("--max-new-tokens", max_new_tokens, 1, MAX_NEW_TOKENS, "answers are a few words")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    answer = build_answerer(model, sampler.value, max_new_tokens, device)
+    try:
+        torch.device(device)
+    except RuntimeError as exc:
+        raise InputError(f"--device {excerpt(device)} is not a torch device; use auto, cpu or cuda") from exc
+    answer = build_answerer(model, sampler, max_new_tokens, device)
     # Synthetic, deterministic questions: the benchmark needs no dataset.
     texts = [f"Who is person number {i}?" for i in range(questions)]
     try:
@@ -52,7 +62,7 @@ def answering(
     except AnswersDiffer as exc:
         err_console.print(f"[bold red]outputs differ:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
-    console.print(render(timings, f"answering: {model.name}, sampler {sampler.value}, {device}"))
+    console.print(render(timings, f"answering: {model.name}, sampler {sampler}, {device}"))
     console.print(f"outputs: identical ({questions} answers, batched == one at a time)")
 
 
@@ -105,6 +115,10 @@ def training(
             "max_new_tokens": max_new_tokens,
         }
     )
+    from orchestrator.trial.checks import check_model, load_model_config
+
+    check_model(config.model)  # a model it cannot read: one line now, not a traceback after minutes
+    load_model_config(config.model, config.trust_remote_code)
     import torch
 
     from orchestrator.bench.training import (

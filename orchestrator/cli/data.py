@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from evaluation.questions import QAItem
+from orchestrator.cli.outputs import FORCE_HELP, check_output_folder, staged_folder
 from orchestrator.fetching import fetch_dataset, resolve_base_url
 from training.errors import InputError
 from training.knowledge import (
@@ -34,6 +35,7 @@ from training.knowledge_folder import (
     load_byo_prompt_style,
     validate_knowledge_folder,
 )
+from training.limits import check_seed
 
 data_app = typer.Typer(
     help="Knowledge sets: list, show, fetch the paper's files, validate your own. Answers to their"
@@ -140,7 +142,7 @@ def fetch(
 
 @data_app.command("synth", epilog="Example: mft data synth --out ./people --people 100 --seed 0")
 def synth(
-    out: Annotated[Path, typer.Option(help="Folder to write (a bring-your-own knowledge set).")],
+    out: Annotated[str, typer.Option(help="Folder to write (a bring-your-own knowledge set; new or empty).")],
     people: Annotated[
         int,
         typer.Option(
@@ -148,11 +150,15 @@ def synth(
         ),
     ] = 100,
     seed: Annotated[int, typer.Option(help="Same seed, same people.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Write the lab's synthetic knowledge set: fictitious people, N2D/D2N statements and questions."""
     from orchestrator.lab.synthetic import SEEN_FOLDER, TUNE_FOLDER, write_lab_set
 
-    folder = write_lab_set(out, people, seed)
+    check_seed("--seed", seed)
+    folder = check_output_folder(out, "--out", force=force)
+    with staged_folder(folder) as stage:
+        write_lab_set(stage, people, seed)
     console = Console()
     console.print(_folder_table(folder))
     console.print(

@@ -7,8 +7,12 @@ from pathlib import Path
 import typer
 
 from orchestrator.cli import options
-from training.errors import InputError
+from orchestrator.cli.outputs import FORCE, check_output_folder
+from training.errors import InputError, excerpt
+from training.limits import check_range
 from training.method_registry import method_names
+
+MAX_LAB_SEEDS = 100  # each seed is one ~1-minute CPU trial per method
 
 
 def lab(
@@ -33,7 +37,10 @@ def lab(
     ),
     tracking_uri: str = options.TRACKING_URI,
     storage: str = options.STORAGE,
-    report_dir: Path = typer.Option(None, help="Where the report's files go \\[default: the report's own]."),
+    report_dir: str = typer.Option(
+        None, help="Where the report's files go, new or empty \\[default: the report's own]."
+    ),
+    force: bool = FORCE,
 ) -> None:
     """Fine-tune tiny models on facts about new people with ar, masked and dllm; ask forward and backward.
 
@@ -41,12 +48,19 @@ def lab(
     the `lab` sweep on Ray Tune, prints `mft report`'s tables, the lab's own table (recall and exact
     match, the chance floor) and what it shows. Example: mft lab --quick
     """
+    check_range("--seeds", seeds, 1, MAX_LAB_SEEDS, "each seed is one trial per method")
+    if people < 2:  # the upper bound is the name pool's, checked when the people are drawn
+        raise InputError(f"--people must be at least 2 (one per statement order), got {people}")
+    if report_dir is not None:  # before minutes of work, not after
+        check_output_folder(report_dir, "--report-dir", force=force)
     from orchestrator.lab.lab_sweep import CONTROL_METHOD, DEFAULT_METHODS, LabSettings, run_lab_and_report
 
     methods = tuple(dict.fromkeys([*(method or DEFAULT_METHODS), *([CONTROL_METHOD] if control else [])]))
     unknown = [name for name in methods if name not in method_names()]
     if unknown:
-        raise InputError(f"--methods: unknown method {unknown[0]!r}; choose from {', '.join(method_names())}")
+        raise InputError(
+            f"--methods: unknown method {excerpt(unknown[0])}; choose from {', '.join(method_names())}"
+        )
     settings = LabSettings(
         seeds=1 if quick else seeds,
         people=people,
@@ -55,4 +69,4 @@ def lab(
         rebuild_base=rebuild_base,
         data_dir=data_dir,
     )
-    run_lab_and_report(settings, tracking_uri, storage, report_dir)
+    run_lab_and_report(settings, tracking_uri, storage, report_dir, force)

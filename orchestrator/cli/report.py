@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
+
+from orchestrator.cli.outputs import FORCE
 
 
 def report(
@@ -23,13 +23,14 @@ def report(
         "--filter",
         help="key=value on the runs' params (repeatable), e.g. --filter method=masked \\[default: none].",
     ),
-    out: Path = typer.Option(None, help="Output folder \\[default: ./mft-report/NAME]."),
+    out: str = typer.Option(None, help="Output folder, new or empty \\[default: ./mft-report/NAME]."),
     format_: str = typer.Option(
         "md,csv,latex,html", "--format", help="Comma-separated: md, csv, latex, html."
     ),
     tracking_uri: str = typer.Option(
         None, help="MLflow URI \\[default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db]."
     ),
+    force: bool = FORCE,
 ) -> None:
     """Tables (Table 3, Table 4, sweep tables) and figures (Figs. 2, 4-8) from the runs in MLflow.
 
@@ -50,5 +51,6 @@ def report(
         filters=tuple(filter_ or ()),
         out=out,
         formats=(format_,),
+        force=force,
     )
     build_report(request, Console())

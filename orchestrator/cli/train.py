@@ -1,21 +1,17 @@
-"""`mft train` (one trial on Ray Train) and `mft export` (a checkpoint → HF folder). Driver side, thin."""
+"""`mft train`: one trial on Ray Train, tracked in MLflow (driver side, thin: parse, check, launch)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 
 from orchestrator.cli import options
 from orchestrator.storage import resolve_storage
-from orchestrator.sweep.fields import FIELD_NAMES
-from orchestrator.tracking.uri import resolve_tracking_uri
-from orchestrator.trial.settings import build_trial_config, parse_betas, parse_epochs, parse_mask_ratio
-from orchestrator.trial.trial_file import load_trial_file, trial_yaml
-from training.errors import InputError
+from orchestrator.tracking.store import resolve_tracking_uri
+from orchestrator.trial.settings import FIELD_NAMES, build_trial_config, parse_flags
+from orchestrator.trial.trial_file import config_values, trial_yaml
 
 console = Console()
 PAPER_GLOBAL_BATCH = 64  # 4 GPUs x 16 documents (paper appendix A.4)
@@ -32,7 +28,9 @@ def train(
     dataset: str = typer.Option("namedesc", help="namedesc, bio, wiki, or a bring-your-own folder."),
     method: str = typer.Option("masked", help="ar, masked, masked-random or dllm."),
     model: str = typer.Option(
-        None, help="Model folder or hub id (from_pretrained) \\[default: --config's; required without it]."
+        None,
+        help="Model folder, hub id (from_pretrained) or .gguf file (converted once, cached)"
+        " \\[default: --config's; required without it].",
     ),
     lr: float = typer.Option(None, help="Peak learning rate \\[default: the paper's for the method]."),
     epochs: int = typer.Option(
@@ -48,7 +46,11 @@ def train(
     workers: int = typer.Option(1, help="Ray Train workers (one GPU each on a GPU cluster)."),
     gpus_per_worker: float = typer.Option(None, help="0 = CPU/gloo \\[default: 1 if the cluster has GPUs]."),
     precision: str = typer.Option("bf16", help="bf16 (FSDP2 mixed precision) or fp32."),
-    mask_token: str = typer.Option(None, help="Mask token or id \\[default: the model's own]."),
+    mask_token: str = typer.Option(
+        None,
+        help="Mask token or id, or `add`: a new special token <|mft_mask|>, embeddings grown by one"
+        " mean-initialised row \\[default: the model's own].",
+    ),
     weight_decay: float = typer.Option(0.1, help="AdamW weight decay (none on biases and norm weights)."),
     betas: str = typer.Option("0.9,0.95", help="AdamW betas as B1,B2."),
     grad_clip: float = typer.Option(1.0, help="Gradient-norm clip."),
@@ -73,7 +75,8 @@ def train(
     trust_remote_code: bool = typer.Option(False, help="Allow the model's own code (LLaDA needs it)."),
     data_dir: Path = options.DATA_DIR,
     dry_run: bool = typer.Option(
-        False, help="Print the resolved trial configuration (a --config file) and run nothing."
+        False,
+        help="Run every check, print the resolved trial configuration (a --config file); start nothing.",
     ),
     experiment: str = typer.Option(None, help="MLflow experiment \\[default: mft-<dataset>]."),
     tracking_uri: str = options.TRACKING_URI,
@@ -93,20 +96,25 @@ def train(
         for key, value in ctx.params.items()
         if key in FIELD_NAMES and ctx.get_parameter_source(key).name != "DEFAULT"
     }
+    options.require_name("--experiment", experiment)
     values = {**config_values(config_file, tracking_uri), **parse_flags(given)}
     config = build_trial_config(values)
     gpus_if_any = "gpus_per_worker" not in values
+    from orchestrator.gguf_models import is_gguf, local_model
+    from orchestrator.trial.checks import check_trial
+
+    uri, location = resolve_tracking_uri(tracking_uri), resolve_storage(storage)
+    # A GGUF file is converted once on this machine; the workers load the folder.
+    runnable = config.replace(model=local_model(config.model)) if is_gguf(config.model) else config
+    checked = check_trial(  # a dry run checks exactly what a start checks, and creates nothing either
+        runnable, tracking_uri=uri, storage=location, address=address, gpus_if_any=gpus_if_any
+    )
     if dry_run:
         if gpus_if_any:  # left out, so that the file keeps meaning "a GPU each if the cluster has them"
             typer.echo("# gpus_per_worker not given: 1 per worker when the Ray cluster has GPUs, else 0")
         typer.echo(trial_yaml(config, leave_out=("gpus_per_worker",) if gpus_if_any else ()), nl=False)
         return
-    from orchestrator.trial.checks import check_tracking_store, fit_local_resources
-
-    uri = resolve_tracking_uri(tracking_uri)
-    check_tracking_store(uri)  # the quick checks before the slow imports below
-    fit_local_resources(config, address, gpus_if_any=gpus_if_any)
-    from orchestrator.trial.launch import launch_trial
+    from orchestrator.trial.launch import launch_trial  # Ray and the training loop: after every check
 
     notes = []
     if config.global_batch_size != PAPER_GLOBAL_BATCH:
@@ -115,105 +123,12 @@ def train(
             f" {config.batch_size}); the paper's is {PAPER_GLOBAL_BATCH} (4 x 16)"
         )
     launch_trial(
-        config,
+        checked,
         tracking_uri=uri,
         experiment=experiment,
-        storage=resolve_storage(storage),
+        storage=location,
         address=address,
         console=console,
         gpus_if_any=gpus_if_any,
         notes=notes,
-    )
-
-
-def config_values(source: str | None, tracking_uri: str | None) -> dict[str, Any]:
-    """The values of --config: a local trial file, or a run's logged one (runs:/RUN_ID/trial.yaml)."""
-    if not source:
-        return {}
-    if not source.startswith("runs:/"):
-        return load_trial_file(Path(source))
-    from mlflow.artifacts import download_artifacts
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file: no bar
-    try:
-        path = download_artifacts(artifact_uri=source, tracking_uri=resolve_tracking_uri(tracking_uri))
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"--config {source}: cannot fetch it ({first}); check the run id and --tracking-uri"
-        ) from exc
-    return load_trial_file(Path(path))
-
-
-def parse_flags(given: dict[str, Any]) -> dict[str, Any]:
-    """The flags written as text (--eval-at, --mask-ratio, --betas) as TrialConfig values."""
-    parsers = {"eval_at": parse_epochs, "mask_ratio": parse_mask_ratio, "betas": parse_betas}
-    return {key: parsers[key](value) if key in parsers else value for key, value in given.items()}
-
-
-def export(
-    run_id: str = typer.Argument(..., help="The trial's MLflow run id."),
-    out: Path = typer.Option(..., help="Folder to write the Hugging Face model to."),
-    latest: bool = typer.Option(
-        False, "--latest", help="Export the latest checkpoint \\[default: the best]."
-    ),
-    step: int = typer.Option(
-        None, help="Export the checkpoint of this optimizer step, if still kept \\[default: the best]."
-    ),
-    tracking_uri: str = options.TRACKING_URI,
-) -> None:
-    """Write a trial's checkpoint (the best by default) as a model folder that `from_pretrained` loads.
-
-    Ray keeps the best and the latest checkpoint of a trial, so --step finds one of those.
-
-    Example: mft export 3f2a... --out ./best-model
-    """
-    if latest and step is not None:
-        raise InputError("give --latest or --step, not both")
-    from mlflow.tracking import MlflowClient
-
-    from orchestrator.storage import local_copy
-    from orchestrator.trial.checkpoints import choose_checkpoint
-    from orchestrator.trial.checks import require_store
-    from training.checkpointing import export_checkpoint
-
-    uri = resolve_tracking_uri(tracking_uri)
-    require_store(uri)  # reading never creates a store
-    client = MlflowClient(uri)
-    try:
-        run = client.get_run(run_id)
-    except Exception as exc:
-        raise InputError(f"no MLflow run {run_id!r} in this tracking store; check --tracking-uri") from exc
-    chosen = choose_checkpoint(run, latest=latest, step=step)
-    copy = local_copy(chosen.location)
-    folder = Path(copy.name) if copy else Path(chosen.location)
-    if not folder.is_dir():
-        raise InputError(f"run {run_id}'s checkpoint {chosen.location} is not on disk any more")
-    try:
-        export_checkpoint(folder, out)
-    finally:
-        if copy:
-            copy.cleanup()
-    console.print(f"exported the {chosen.which} checkpoint (step {chosen.step}) of run {run_id} to {out}")
-    note = diffusion_note(run.data.params, out)
-    if note:
-        console.print(note, highlight=False, soft_wrap=True)  # a command to copy: never wrapped
-
-
-def diffusion_note(params: dict[str, str], out: Path) -> str | None:
-    """For a dLLM export: HF `generate` decodes left to right, which is not how this model answers."""
-    from training.method_registry import method_info, method_names
-
-    method = params.get("method", "")
-    if method not in method_names() or not method_info(method).bidirectional:
-        return None
-    remote = " --trust-remote-code" if params.get("trust_remote_code") == "True" else ""
-    settings = (
-        f"--block-length {params.get('block_length', 4)} --max-new-tokens {params.get('max_new_tokens', 128)}"
-    )
-    return (
-        f"[yellow]note:[/] {out} is a diffusion LLM ({method}): Hugging Face `generate` decodes left to"
-        " right and does not answer as this model was evaluated. Sample it with LLaDA's sampler, as"
-        f" training evaluated it: mft eval --model {out} --dataset {params.get('dataset', 'DATASET')}"
-        f" --sampler llada {settings}{remote}"
     )

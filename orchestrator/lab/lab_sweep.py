@@ -26,9 +26,11 @@ from orchestrator.report.trials import load_trial
 from orchestrator.storage import resolve_storage
 from orchestrator.sweep.expansion import Overrides, PlannedTrial, expand
 from orchestrator.sweep.launch import start_sweep
+from orchestrator.sweep.request import SweepRequest
 from orchestrator.sweep.spec import ModelChoice, SweepSpec, load_spec
 from orchestrator.sweep.state import SweepState
-from orchestrator.tracking.uri import resolve_tracking_uri
+from orchestrator.tracking.links import print_browse
+from orchestrator.tracking.store import resolve_tracking_uri
 from training.errors import InputError
 from training.knowledge import load_knowledge_set
 
@@ -112,13 +114,18 @@ def run_lab(
     )
     trials = lab_trials(paths, settings)
     prefix = LAB_KIND if settings.population == "report" else f"{LAB_KIND}-{settings.population}"
-    name = name or f"{prefix}-{datetime.now():%m%d-%H%M%S}"
+    request = SweepRequest(
+        kind=LAB_KIND,
+        trials=tuple(trials),
+        name=name or f"{prefix}-{datetime.now():%m%d-%H%M%S}",
+        tracking_uri=tracking_uri,
+        storage=storage,
+        experiment=EXPERIMENT,
+    )
     for variable, value in LAB_RAY_ENV.items():
         os.environ.setdefault(variable, value)
-    with sweep_lines(console, tracking_uri, EXPERIMENT, name, enabled=not console.is_terminal):
-        state = start_sweep(
-            LAB_KIND, trials, name, EXPERIMENT, tracking_uri, storage, None, (None, 0), console
-        )
+    with sweep_lines(console, tracking_uri, EXPERIMENT, request.name, enabled=not console.is_terminal):
+        state = start_sweep(request, console)
     return LabRun(state, paths, settings)
 
 
@@ -132,18 +139,17 @@ def lab_summary(run: LabRun) -> list[LabRow]:
 
 
 def run_lab_and_report(
-    settings: LabSettings, tracking_uri: str | None, storage: str, report_dir: Path | None
+    settings: LabSettings, tracking_uri: str | None, storage: str, report_dir: str | None, force: bool
 ) -> None:
     """`mft lab`: the sweep, `mft report`'s tables, then the lab's own table and what it shows."""
     console = Console()
     start = time.perf_counter()
     uri = resolve_tracking_uri(tracking_uri)
     run = run_lab(settings, uri, resolve_storage(storage), console=console)
-    report_sweeps(uri, [run.state.name], report_dir, REPORT_FORMATS, console)
+    report_sweeps(uri, [run.state.name], report_dir, REPORT_FORMATS, console, force=force)
     rows = lab_summary(run)
     console.print(lab_table(rows, settings.population))
     for line in closing_lines(rows, settings.population):
         console.print(line, highlight=False)
-    console.print(
-        f"lab finished in {time.perf_counter() - start:.0f} s; browse it: mlflow ui --backend-store-uri {uri}"
-    )
+    console.print(f"lab finished in {time.perf_counter() - start:.0f} s; browse it in MLflow:")
+    print_browse(console, uri, run.state.experiment_id, run.state.parent_run_id, "sweep run")

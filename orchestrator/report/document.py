@@ -16,3 +16,5 @@ class Report:
     source: str
     tables: tuple[Table, ...]
     figures: tuple[FigureFile, ...]
+    headline: tuple[str, ...] = ()
+    """The result in one line per dataset (`orchestrator.report.headline`), shown first."""

@@ -43,10 +43,19 @@ DPI = 110
 AXIS_NAMES = {"lr": "peak learning rate", "mask_ratio": "fixed mask ratio t"}
 
 
+CURVES = "curves"
+"""Fig. 2's file prefix: forward and backward accuracy against step, the result a page opens on."""
+
+
 @dataclass(frozen=True)
 class FigureFile:
     path: Path
     title: str
+
+    @property
+    def directions(self) -> bool:
+        """The forward/backward figure (Fig. 2)."""
+        return self.path.name.startswith(f"{CURVES}_")
 
 
 def colour(method: str) -> str:
@@ -175,7 +184,7 @@ def _curves(
     figure.suptitle(title, fontsize=11)
     handles, names = axes[0].get_legend_handles_labels()
     _figure_legend(figure, handles, names, width=10)
-    return _save(figure, folder / f"{slug('curves', dataset, paraphrase)}.png", title)
+    return _save(figure, folder / f"{slug(CURVES, dataset, paraphrase)}.png", title)
 
 
 def _figure_legend(figure: Figure, handles: list, names: list[str], width: float) -> None:

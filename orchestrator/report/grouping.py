@@ -102,10 +102,14 @@ def _groups(trials: Iterable[Trial], fields: Sequence[str] | None) -> list[Group
 
 
 def varying_fields(groups: Sequence[Group], exclude: Iterable[str] = ()) -> list[str]:
-    """Configuration fields whose value differs between groups (sorted), minus `exclude`."""
+    """Configuration fields whose value differs between the groups that have one (sorted), minus
+    `exclude`: `ar` runs log no mask ratio, which does not make the mask ratio a varying field."""
     skip = set(exclude)
-    names = sorted({name for group in groups for name, _ in group.key} - skip)
-    return [name for name in names if len({group.value(name) for group in groups}) > 1]
+    values: dict[str, set[str]] = {}
+    for group in groups:
+        for name, value in group.key:
+            values.setdefault(name, set()).add(value)
+    return [name for name in sorted(set(values) - skip) if len(values[name]) > 1]
 
 
 def varies_within_method(groups: Sequence[Group], name: str) -> bool:

@@ -18,7 +18,8 @@ def markdown_table(table: Table) -> str:
 
 
 def render_markdown(report: Report, folder: Path) -> str:
-    parts = [f"# Report: {report.name}", "", report.source, ""]
+    parts = [f"# Report: {report.name}", "", *(f"**{line}**  " for line in report.headline), ""]
+    parts += [report.source, ""]
     for table in report.tables:
         parts += [f"## {table.title}", "", markdown_table(table), ""]
         parts += [f"_{note}_" + "  " for note in table.notes] + [""]

@@ -13,8 +13,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.report.grouping import display_value, numeric
-from orchestrator.report.trials import PARENT_TAG, SWEEP_KIND_TAG, SWEEP_TAG, trial_params
-from training.errors import InputError
+from orchestrator.report.trials import trial_params
+from orchestrator.tracking.names import PARENT_TAG, SWEEP_KIND_TAG, SWEEP_TAG
+from training.errors import InputError, excerpt
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 MAX_RUNS = 50000  # the most one MLflow search returns
@@ -34,7 +35,7 @@ def parse_filters(filters: Sequence[str]) -> list[tuple[str, str]]:
     for text in filters:
         key, sep, value = text.partition("=")
         if not sep or not key.strip():
-            raise InputError(f"--filter {text!r} must be key=value, e.g. --filter method=masked")
+            raise InputError(f"--filter {excerpt(text)} must be key=value, e.g. --filter method=masked")
         pairs.append((key.strip(), value.strip()))
     return pairs
 
@@ -62,7 +63,7 @@ def select_runs(
     if not targets and experiment:
         singles = [run for run in _search(client, experiment_ids, "") if _is_trial(run)]
         if not singles:
-            raise InputError(f"experiment {experiment!r} holds no mft trial runs")
+            raise InputError(f"experiment {excerpt(experiment)} holds no mft trial runs")
     elif not targets:
         parents = [_latest_sweep(client, experiment_ids)]
     runs = _unique([*(child for parent in parents for child in _children(client, parent)), *singles])
@@ -77,7 +78,7 @@ def _experiment_ids(client: MlflowClient, experiment: str | None) -> list[str]:
         found = client.get_experiment_by_name(experiment)
         if found is None:
             known = ", ".join(e.name for e in client.search_experiments()) or "none"
-            raise InputError(f"no MLflow experiment named {experiment!r}; experiments here: {known}")
+            raise InputError(f"no MLflow experiment named {excerpt(experiment)}; experiments here: {known}")
         return [found.experiment_id]
     return [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
 

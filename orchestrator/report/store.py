@@ -13,16 +13,19 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from orchestrator.tracking.store import check_scheme, check_sqlite_file
 from training.errors import InputError
 
 
 def open_store(uri: str) -> MlflowClient:
     """A client on an existing store; InputError naming the fix when there is none."""
     hint = "run `mft report` where the runs were tracked, or pass --tracking-uri"
+    check_scheme(uri)
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         if not path.is_file():
             raise InputError(f"no MLflow tracking store at {path}; {hint}")
+        check_sqlite_file(path, uri)
     elif uri.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10):

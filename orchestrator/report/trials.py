@@ -12,16 +12,14 @@ from dataclasses import dataclass, field
 from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
 
+from orchestrator.tracking.names import ACCURACY_PREFIX, ERROR_TAG, EXACT_MATCH_PREFIX, SWEEP_TAG
 from training.knowledge import order_categories
+from training.method_registry import method_info, method_names
 
 SUMMARY = ("fwd", "bwd", "total")
 """The direction macro averages and their mean, after the per-category columns."""
 DEFAULT_SCORING = "rouge-score"
 """Runs logged before the `scoring` param existed were scored with `rouge-score`."""
-SWEEP_TAG = "mft.sweep"
-SWEEP_KIND_TAG = "mft.sweep_kind"
-PARENT_TAG = "mlflow.parentRunId"
-ERROR_TAG = "mft.error"
 REPORTED_STATUSES = ("FINISHED", "RUNNING")
 """Statuses whose runs enter tables; RUNNING ones with what they have so far, marked."""
 
@@ -108,14 +106,18 @@ def curve_from(history: Iterable[Metric]) -> Curve:
 
 
 def trial_params(run: Run) -> dict[str, str]:
+    """The run's params as today's runs log them: defaults for fields added since, and none its
+    method never reads (older runs logged a mask ratio for `ar` too)."""
     params = dict(run.data.params)
     params.setdefault("scoring", DEFAULT_SCORING)
     params.setdefault("prompt_style", "chat")  # runs from before the setting were all asked as chat
-    return params
+    method = params.get("method", "")
+    unused = method_info(method).unused_fields if method in method_names() else ()
+    return {name: value for name, value in params.items() if name not in unused}
 
 
 def load_curves(client: MlflowClient, run: Run, prefix: str) -> dict[str, Curve]:
-    """The run's `prefix/*` histories by metric name (one request per metric)."""
+    """The run's `prefix*` histories by metric name (one request per metric)."""
     return {
         key.removeprefix(prefix): curve_from(client.get_metric_history(run.info.run_id, key))
         for key in sorted(run.data.metrics)
@@ -131,8 +133,8 @@ def load_trial(client: MlflowClient, run: Run) -> Trial:
         name=run.info.run_name or run.info.run_id,
         status=run.info.status,
         params=trial_params(run),
-        curves=load_curves(client, run, "acc/"),
+        curves=load_curves(client, run, ACCURACY_PREFIX),
         sweep=tags.get(SWEEP_TAG, ""),
         error=tags.get(ERROR_TAG, ""),
-        exact=load_curves(client, run, "em/"),
+        exact=load_curves(client, run, EXACT_MATCH_PREFIX),
     )

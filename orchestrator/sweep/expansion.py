@@ -19,9 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from orchestrator.sweep.fields import FIELD_NAMES, check_field
 from orchestrator.sweep.spec import (
     ALL_CONDITIONS,
     MethodValues,
@@ -30,12 +27,13 @@ from orchestrator.sweep.spec import (
     name_list,
     spec_value,
 )
-from orchestrator.trial.settings import build_trial_config, trial_name
+from orchestrator.trial.settings import FIELD_NAMES, build_trial_config, check_field, trial_name
 from training.config import TrialConfig
-from training.errors import InputError
+from training.errors import InputError, excerpt
 from training.knowledge import byo_folder, find_dataset
 from training.knowledge_folder import byo_conditions
 from training.method_registry import method_info
+from training.yaml_text import parse_yaml
 
 PAIRED = {"epochs": "eval_at", "model": "trust_remote_code"}
 VARYING_FIRST = ("method", "dataset", "paraphrase")  # the trial table's first columns
@@ -134,17 +132,14 @@ def _parse_sets(sets: Iterable[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise InputError(
-                f"--set {item!r}: expected key=value, e.g. --set lr=1e-5 or --set eval_at=[0,2,4]"
+                f"--set {excerpt(item)}: expected key=value, e.g. --set lr=1e-5 or --set eval_at=[0,2,4]"
             )
         if key == "run_id":
             raise InputError("--set run_id: the driver sets each trial's MLflow run id")
         check_field(key, "--set")
         if key in values:
             raise InputError(f"conflicting overrides: --set {key} given twice; keep one")
-        try:
-            values[key] = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InputError(f"--set {item!r}: the value is not valid YAML, e.g. 3, 1e-5, [0, 2, 4]") from exc
+        values[key] = parse_yaml(text, f"--set {key}")
     return values
 
 

@@ -1,56 +1,39 @@
-"""Starting, resuming and inspecting sweeps on a Ray cluster (driver side; imports Ray).
+"""Starting, resuming and inspecting sweeps on a Ray cluster (driver side).
 
-`mft sweep` calls these after its pure part (spec → trials) has run: everything that can be
-refused is refused before Ray starts or an MLflow run is created.
+`mft sweep` calls these after its pure part (spec → trials → `SweepRequest`) has run: the store,
+the resources and every trial (`orchestrator.trial.checks.check_trials`) are checked once, before
+Ray, Tune or MLflow are imported, a local Ray starts or an MLflow run is created.
 """
 
 from __future__ import annotations
 
-import os
-import shlex
-import sys
+from typing import TYPE_CHECKING
 
-import ray
 import typer
-from mlflow.tracking import MlflowClient
-from ray import tune
 from rich.console import Console
 
 from orchestrator import storage
-from orchestrator.sweep.expansion import PlannedTrial
-from orchestrator.sweep.planning import local_cluster, plan_resources
+from orchestrator.cluster import check_cluster_answers, cluster_size, connect_ray
+from orchestrator.sweep.planning import plan_resources
+from orchestrator.sweep.request import SweepRequest
 from orchestrator.sweep.state import SweepState
-from orchestrator.sweep.tuning import (
-    BEST_TRIAL_TAG,
-    best_trial,
-    build_tuner,
-    create_runs,
-    finish_runs,
-    restore_tuner,
-    unfinished_trials,
-    with_child_runs,
-)
-from orchestrator.tracking.store import open_tracking_store
-from orchestrator.trial.checks import check_storage, check_tracking_store
-from orchestrator.trial.launch import connect_ray, preflight
-from orchestrator.trial.live_view import live_trials, trial_table
+from orchestrator.tracking.links import print_browse
+from orchestrator.tracking.names import BEST_TRIAL_TAG
+from orchestrator.tracking.source import command_line
+from orchestrator.tracking.store import check_tracking_store, open_tracking_store, require_store
+from orchestrator.trial.checks import check_trials
 from training.errors import InputError
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+    from ray import tune
 
 DEFAULT_EXPERIMENT = "mft-sweeps"
 
 
-def cluster_size(address: str | None, tracking_uri: str | None = None) -> tuple[float, float]:
-    """(GPUs, CPUs) of the cluster at `address`, or of this machine without starting Ray."""
-    if address or os.environ.get("RAY_ADDRESS"):
-        connect_ray(address, tracking_uri)
-        resources = ray.cluster_resources()
-        return resources.get("GPU", 0.0), resources.get("CPU", 0.0)
-    return local_cluster()
-
-
-def check_fits(trials: list[PlannedTrial], gpus: float, cpus: float) -> int:
+def check_fits(request: SweepRequest, gpus: float, cpus: float) -> int:
     """How many trials run at once; refuse a sweep the cluster can never run, with the flag that can."""
-    plan = plan_resources(trials, gpus, cpus)
+    plan = plan_resources(request.trials, gpus, cpus)
     if plan.gpus_per_trial > 0 and gpus < plan.gpus_per_trial:
         raise InputError(
             f"the sweep needs {plan.gpus_per_trial:g} GPUs per trial but this Ray cluster has {gpus:g};"
@@ -61,48 +44,40 @@ def check_fits(trials: list[PlannedTrial], gpus: float, cpus: float) -> int:
             f"a trial needs {plan.workers_per_trial} workers but this Ray cluster has {cpus:g} CPUs;"
             " lower --workers"
         )
-    return plan.concurrent
+    return min(plan.concurrent, request.max_concurrent or plan.concurrent)
 
 
-def start_sweep(
-    kind: str,
-    trials: list[PlannedTrial],
-    name: str,
-    experiment: str | None,
-    tracking_uri: str,
-    location: str,
-    address: str | None,
-    early_stop: tuple[str | None, int],
-    console: Console,
-    max_concurrent: int | None = None,
-) -> SweepState:
-    """Check everything, create the MLflow runs, then run the Tuner with a live table."""
-    if storage.exists(storage.join(location, name)):
+def check_sweep(request: SweepRequest) -> tuple[int, set[str]]:
+    """Every check of a sweep's start, in order, creating nothing (a dry run runs exactly these):
+    (trials at once, the knowledge sets' names)."""
+    location = request.storage
+    if storage.exists(storage.join(location, request.name)):
         raise InputError(
-            f"a sweep named {name!r} already exists in {location}; resume it with --resume {name}"
-            f" --storage {location}"
+            f"a sweep named {request.name!r} already exists in {location}; resume it with"
+            f" mft sweep resume {request.name} --storage {location}"
         )
-    check_tracking_store(tracking_uri)
-    concurrent = check_fits(trials, *cluster_size(address, tracking_uri))
-    if max_concurrent is not None:
-        concurrent = min(concurrent, max_concurrent)
-    checked: dict[tuple[str, str, str, str], str] = {}
-    for trial in trials:
-        key = (trial.config.model, trial.config.dataset, trial.config.paraphrase, trial.config.method)
-        if key not in checked:
-            checked[key] = preflight(trial.config).knowledge.name
-    check_storage(location)
-    connect_ray(address, tracking_uri)
-    client = open_tracking_store(tracking_uri)
-    command = shlex.join(["mft", *sys.argv[1:]])
-    experiment = experiment or default_experiment(set(checked.values()))
-    state = create_runs(client, experiment, name, kind, trials, location, command)
+    check_tracking_store(request.tracking_uri)  # seconds: a dead server fails before anything loads
+    concurrent = check_fits(request, *cluster_size(request.address, request.tracking_uri))
+    return concurrent, check_trials([trial.config for trial in request.trials], storage=location)
+
+
+def start_sweep(request: SweepRequest, console: Console) -> SweepState:
+    """Check everything, create the MLflow runs, then run the Tuner with a live table."""
+    concurrent, datasets = check_sweep(request)
+    from orchestrator.sweep.runs import create_runs
+    from orchestrator.sweep.tuning import build_tuner  # Ray Tune: every check has passed
+
+    connect_ray(request.address, request.tracking_uri)
+    client = open_tracking_store(request.tracking_uri)
+    experiment = request.experiment or default_experiment(datasets)
+    state = create_runs(client, experiment, request, command_line())
     state.save()
-    console.print(f"[bold]sweep[/] {name}: {len(trials)} trials, {concurrent} at a time")
+    console.print(f"[bold]sweep[/] {request.name}: {len(request.trials)} trials, {concurrent} at a time")
     console.print(
-        f"[dim]MLflow experiment {experiment}, parent run {state.parent_run_id} at {tracking_uri}[/]"
+        f"[dim]MLflow experiment {experiment}, parent run {state.parent_run_id} at {request.tracking_uri}[/]"
     )
-    tuner = build_tuner(state, trials, concurrent, *early_stop)
+    print_link(state, console)
+    tuner = build_tuner(state, request.trials, concurrent, request.early_stop, request.grace_period)
     return run_tuner(client, state, tuner, console)
 
 
@@ -111,21 +86,47 @@ def default_experiment(datasets: set[str]) -> str:
     return f"mft-{next(iter(datasets))}" if len(datasets) == 1 else DEFAULT_EXPERIMENT
 
 
-def resume_sweep(name: str, location: str, address: str | None, console: Console) -> None:
-    """Continue unfinished trials from their checkpoints, in the same MLflow runs."""
+def resume_sweep(
+    name: str, location: str, address: str | None, console: Console, dry_run: bool = False
+) -> None:
+    """Continue unfinished trials from their checkpoints, in the same MLflow runs (`dry_run`: every
+    check of that, then the trials it would continue; nothing starts)."""
     state = SweepState.load(name, location)
     check_tracking_store(state.tracking_uri)
+    check_cluster_answers(address)
+    from orchestrator.sweep.tuning import restore_tuner, trials_to_continue
+
+    again = trials_to_continue(state)  # refuses a sweep whose Tune state is missing
+    if dry_run:
+        shown = ", ".join(again[:5]) + (f" and {len(again) - 5} more" if len(again) > 5 else "")
+        console.print(
+            f"dry run: sweep {state.name} would continue {len(again)} of {len(state.trials)} trials"
+            f"{': ' + shown if again else ''}; nothing started",
+            highlight=False,
+        )
+        return
     client = open_tracking_store(state.tracking_uri)
     connect_ray(address, state.tracking_uri)
     tuner = restore_tuner(state)
     client.update_run(state.parent_run_id, status="RUNNING")
     console.print(f"[bold]resuming sweep[/] {state.name}  [dim]parent run {state.parent_run_id}[/]")
+    print_link(state, console)
     run_tuner(client, state, tuner, console)
+
+
+def print_link(state: SweepState, console: Console, tracking_uri: str | None = None) -> None:
+    """Where the sweep is in the MLflow UI: its runs, and its parent run (the summary)."""
+    uri = tracking_uri or state.tracking_uri
+    print_browse(console, uri, state.experiment_id, state.parent_run_id, "sweep run")
 
 
 def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, console: Console) -> SweepState:
     """Fit with the live table; settle run statuses; print failures and the best trial; return the
     state with every started trial's run (saved)."""
+    from orchestrator.sweep.runs import best_trial, finish_runs, with_child_runs
+    from orchestrator.sweep.tuning import unfinished_trials
+    from orchestrator.trial.live_view import live_trials
+
     try:
         with live_trials(client, lambda: with_child_runs(client, state).trials, console):
             results = tuner.fit()
@@ -145,8 +146,9 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, consol
     if best:
         console.print(f"best trial: [bold]{best}[/] (MLflow run {state.trials[best]})")
     console.print(f"sweep {state.name} {status}")
+    print_link(state, console)
     if interrupted:
-        console.print(f"resume with: mft sweep --resume {state.name} --storage {state.storage}")
+        console.print(f"resume with: mft sweep resume {state.name} --storage {state.storage}")
         raise typer.Exit(130)
     if errors:
         raise typer.Exit(1)
@@ -155,9 +157,16 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, consol
 
 def show_status(state: SweepState, console: Console, tracking_uri: str | None = None) -> None:
     """The trials' table from MLflow: the sweep's own server, or `tracking_uri` (e.g. a port-forward)."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.sweep.runs import best_trial, with_child_runs
+    from orchestrator.trial.live_view import trial_table
+
+    require_store(tracking_uri or state.tracking_uri)  # a dead server: one line in seconds, not retries
     client = MlflowClient(tracking_uri or state.tracking_uri)
     state = with_child_runs(client, state)
     console.print(trial_table(client, state.trials))
     parent = client.get_run(state.parent_run_id)
     best = parent.data.tags.get(BEST_TRIAL_TAG) or best_trial(client, state)
     console.print(f"sweep {state.name} ({state.kind}): {parent.info.status}; best trial: {best or '-'}")
+    print_link(state, console, tracking_uri)

@@ -7,7 +7,6 @@ tokens per document, with the throughput stated in the plan's `assumption`.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,20 +47,6 @@ class ResourcePlan:
     """How `gpu_hours` was estimated, and which trials it leaves out."""
     uncounted: int = 0
     """GPU trials left out of `gpu_hours` because their data files are absent (documents unknown)."""
-
-
-def local_cluster() -> tuple[float, float]:
-    """(GPUs, CPUs) of this machine as a local Ray would see them, without importing torch or Ray.
-
-    GPUs: CUDA_VISIBLE_DEVICES when set, else the NVIDIA device files (/dev/nvidia0, ...).
-    """
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        gpus = len([device for device in visible.split(",") if device.strip() not in ("", "-1")])
-    else:
-        devices = os.listdir("/dev") if os.path.isdir("/dev") else []
-        gpus = len([entry for entry in devices if entry.removeprefix("nvidia").isdigit()])
-    return float(gpus), float(os.cpu_count() or 1)
 
 
 def plan_resources(

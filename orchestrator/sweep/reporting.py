@@ -11,13 +11,15 @@ from typing import Any
 
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from orchestrator.tracking.names import TOTAL_ACCURACY
+
 
 class EvalReportsToTune(TuneReportCallback):
     """Forward only evaluation reports, as scalars: Tune (and ASHA) see one result per eval point."""
 
     def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
         report = metrics[0]
-        if "acc/total" not in report:
+        if TOTAL_ACCURACY not in report:
             return
         scalars = {k: v for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         super().after_report(run_context, [scalars], checkpoint)

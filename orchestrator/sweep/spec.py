@@ -26,14 +26,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from orchestrator.sweep.fields import check_field, coerce_field
 from orchestrator.trial.schedules import Schedules, parse_schedules
+from orchestrator.trial.settings import check_field, coerce_field
 from orchestrator.trial.trial_file import is_trial_mapping, trial_values
-from training.errors import InputError
+from training.errors import InputError, excerpt
 from training.method_registry import method_info
 from training.method_registry import method_names as registered_methods
+from training.yaml_text import read_yaml_file
 
 SPEC_KEYS = (
     "kind",
@@ -109,7 +108,8 @@ def load_spec(kind_or_path: str) -> SweepSpec:
     if path.suffix in (".yaml", ".yml") or "/" in kind_or_path:
         raise InputError(f"sweep spec file {path} not found; check the path")
     raise InputError(
-        f"unknown sweep kind {kind_or_path!r}; shipped: {', '.join(shipped)}; or give the path of a YAML spec"
+        f"unknown sweep kind {excerpt(kind_or_path)}; shipped: {', '.join(shipped)};"
+        " or give the path of a YAML spec"
     )
 
 
@@ -120,12 +120,7 @@ def _shipped_files() -> dict[str, Any]:
 
 
 def _parse_file(path: Any, source: str) -> SweepSpec:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source} line {mark.line + 1}" if mark else source
-        raise InputError(f"{where}: malformed YAML ({getattr(exc, 'problem', None) or exc})") from exc
+    data = read_yaml_file(Path(str(path)), source)
     if not isinstance(data, dict):
         raise InputError(f"{source}: a sweep spec is a YAML mapping of {', '.join(SPEC_KEYS)}")
     if is_trial_mapping(data):
@@ -151,7 +146,7 @@ def parse_spec(data: Mapping[str, Any], source: str, default_kind: str) -> Sweep
     """Check every key and value of a spec's YAML data; one line per mistake, naming it and the file."""
     unknown = [key for key in data if key not in SPEC_KEYS]
     if unknown:
-        raise InputError(f"{source}: unknown key {unknown[0]!r}; valid keys: {', '.join(SPEC_KEYS)}")
+        raise InputError(f"{source}: unknown key {excerpt(unknown[0])}; valid keys: {', '.join(SPEC_KEYS)}")
     if "methods" not in data:
         raise InputError(f"{source}: missing key 'methods', e.g. methods: [ar, masked, dllm]")
     models = _mapping(data, "models", source)
@@ -183,7 +178,7 @@ def parse_spec(data: Mapping[str, Any], source: str, default_kind: str) -> Sweep
 def _mapping(data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
     value = data.get(key) or {}
     if not isinstance(value, dict):
-        raise InputError(f"{where}: {key} must be a mapping (key: value lines), got {value!r}")
+        raise InputError(f"{where}: {key} must be a mapping (key: value lines), got {excerpt(value)}")
     return value
 
 
@@ -191,7 +186,7 @@ def name_list(value: Any, where: str) -> list[str]:
     """One name or a non-empty list of names (datasets, methods), as YAML or a flag gives them."""
     values = value if isinstance(value, list) else [value]
     if not values or not all(isinstance(item, str) and item for item in values):
-        raise InputError(f"{where}: expected a name or a non-empty list of names, got {value!r}")
+        raise InputError(f"{where}: expected a name or a non-empty list of names, got {excerpt(value)}")
     return values
 
 
@@ -201,7 +196,7 @@ def method_names(value: Any, where: str, allow_empty: bool = False) -> tuple[str
     for method in methods:
         if method not in registered_methods():
             raise InputError(
-                f"{where}: unknown method {method!r}; choose from {', '.join(registered_methods())}"
+                f"{where}: unknown method {excerpt(method)}; choose from {', '.join(registered_methods())}"
             )
     return tuple(dict.fromkeys(methods))
 
@@ -214,7 +209,9 @@ def _model(value: Any, where: str) -> ModelChoice:
             coerce_field("model", value["name"], where),
             coerce_field("trust_remote_code", value.get("trust_remote_code", False), where),
         )
-    raise InputError(f"{where}: expected a model id or {{name: ..., trust_remote_code: true}}, got {value!r}")
+    raise InputError(
+        f"{where}: expected a model id or {{name: ..., trust_remote_code: true}}, got {excerpt(value)}"
+    )
 
 
 def _check_key(key: Any, where: str) -> str:
@@ -242,16 +239,16 @@ def _grid(values: Mapping[str, Any], where: str) -> dict[str, tuple[Any, ...]]:
             grid[key] = (ALL_CONDITIONS,)
             continue
         if not isinstance(items, list) or not items:
-            raise InputError(f"{where}.{key}: a grid needs a non-empty list of values, got {items!r}")
+            raise InputError(f"{where}.{key}: a grid needs a non-empty list of values, got {excerpt(items)}")
         grid[key] = tuple(coerce_field(key, item, f"{where}.{key}") for item in items)
         if len(set(map(repr, grid[key]))) < len(grid[key]):
-            raise InputError(f"{where}.{key}: the grid repeats a value: {items!r}")
+            raise InputError(f"{where}.{key}: the grid repeats a value: {excerpt(items)}")
     return grid
 
 
 def _method_values(values: Any, where: str) -> MethodValues:
     if not isinstance(values, dict) or not set(values) <= {"fixed", "grid"}:
-        raise InputError(f"{where}: expected fixed: and/or grid: mappings, got {values!r}")
+        raise InputError(f"{where}: expected fixed: and/or grid: mappings, got {excerpt(values)}")
     return MethodValues(
         _fixed(_mapping(values, "fixed", where), f"{where}.fixed"),
         _grid(_mapping(values, "grid", where), f"{where}.grid"),

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from orchestrator import storage
-from training.errors import InputError
+from training.errors import InputError, clip, excerpt
 
 STATE_FILE = "mft-sweep.json"
 
@@ -37,5 +37,16 @@ class SweepState:
             storage.join(location, name, STATE_FILE)
         )
         if text is None:
-            raise InputError(f"no sweep {name!r} under {location}; pass its name and the same --storage")
-        return cls(**json.loads(text))
+            raise InputError(
+                f"no sweep {excerpt(name)} under {location}; pass its name and the same --storage"
+            )
+        try:
+            values = json.loads(text)
+            if not isinstance(values, dict):
+                raise TypeError("not a JSON object")
+            return cls(**values)
+        except (ValueError, TypeError) as exc:
+            raise InputError(
+                f"the state file of sweep {excerpt(name)} ({STATE_FILE}) is unreadable"
+                f" ({clip(str(exc))}); it is written by mft sweep: restore it or start a new sweep"
+            ) from exc

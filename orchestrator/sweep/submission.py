@@ -12,10 +12,14 @@ import shlex
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from training.errors import InputError
+
+if TYPE_CHECKING:
+    from ray.job_submission import JobSubmissionClient
 
 # Flags that concern this side of the submission only.
 LOCAL_FLAGS = {"--submit": 0, "--address": 1}
@@ -42,21 +46,25 @@ def job_command(argv: list[str], name: str | None, spec_file: str | None) -> lis
     return ["mft", *args]
 
 
-def submit_sweep(
-    argv: list[str], name: str | None, spec_file: str | None, address: str | None, console: Console
-) -> str:
-    """Submit the sweep as a Ray job; print its id and how to follow it. Returns the job id."""
+def connect_jobs_api(address: str | None) -> JobSubmissionClient:
+    """The cluster's jobs API, or one line saying how to reach it (checked before anything else)."""
     from ray.job_submission import JobSubmissionClient
 
-    command = shlex.join(job_command(argv, name, spec_file))
     try:
-        client = JobSubmissionClient(address)
+        return JobSubmissionClient(address)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "$RAY_ADDRESS"
         raise InputError(
             f"cannot reach the Ray jobs API at {where} ({str(exc).splitlines()[0]}); forward it with"
             " `ray dashboard cluster.yaml` and pass --address http://127.0.0.1:8265"
         ) from exc
+
+
+def submit_sweep(
+    client: JobSubmissionClient, argv: list[str], name: str | None, spec_file: str | None, console: Console
+) -> str:
+    """Submit the sweep as a Ray job; print its id and how to follow it. Returns the job id."""
+    command = shlex.join(job_command(argv, name, spec_file))
     with tempfile.TemporaryDirectory(prefix="mft-job-") as upload:
         runtime_env = {}
         if spec_file is not None:
@@ -68,5 +76,5 @@ def submit_sweep(
     console.print(f"follow it:  ray job logs --follow {job_id} --address {dashboard}")
     console.print(f"stop it:    ray job stop {job_id} --address {dashboard}")
     if name is not None:
-        console.print(f"progress:   mft sweep status {name} (with the same --storage) or the MLflow UI")
+        console.print(f"progress:   mft sweep status {name} (with the same --storage): trials, MLflow links")
     return job_id

@@ -1,8 +1,9 @@
 """Which of a trial's checkpoints `mft export` writes out: the best, the latest, or a given step (driver).
 
 The trial's run tags name its best and latest checkpoints; both live in the trial's folder in
-storage, where each checkpoint's `trainer_state.json` says its step. Ray keeps the best and the
-latest (num_to_keep=1 scored by acc/total), so those are the steps a user can ask for.
+storage, where each checkpoint's `trainer_state.json` says its step. Ray keeps the two best by
+acc/total and the latest (num_to_keep=2; `orchestrator.trial.driver`), so those are the steps a
+user can ask for.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from mlflow.entities import Run
 
 from orchestrator.storage import join, list_folders, parent, read_text
-from orchestrator.tracking.runs import BEST_CHECKPOINT_TAG, LATEST_CHECKPOINT_TAG
+from orchestrator.tracking.names import BEST_CHECKPOINT_TAG, LATEST_CHECKPOINT_TAG
 from training.checkpointing import STATE_FILE
 from training.errors import InputError
 

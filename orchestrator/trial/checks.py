@@ -1,189 +1,88 @@
-"""Checks that run before Ray starts or an MLflow run is created (driver side, seconds, no Ray).
+"""Every check of a trial, in one pass, before Ray is imported or anything is created (driver side).
 
-Each check either passes or raises `InputError` with one line naming the flag to change: the
-tracking store answers (a server: one short-timeout request, not MLflow's minutes of retries),
-the storage takes a file, and the trial fits this machine when no Ray cluster is named.
-Read-only commands use `require_store`, which never creates a store.
+`check_trial` (`mft train`) and `check_trials` (a sweep's) run each check once: the
+tracking store answers (a server: one short request), the data and the model load, the method
+can encode the data for this tokenizer, the trial fits this machine when no Ray cluster is named,
+and the storage takes a file. Each check either passes or raises `InputError` with one line
+naming what to change. Ray, MLflow runs and storage folders come after, and only then.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import posixpath
-import urllib.error
-import urllib.request
-import uuid
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from orchestrator.storage import is_uri
-from orchestrator.sweep.planning import local_cluster
+from rich.markup import escape
+
+from evaluation.decoding import is_bidirectional
+from orchestrator.cluster import check_cluster_answers, fit_trial, local_cluster, names_cluster
+from orchestrator.storage import check_storage
+from orchestrator.tracking.store import check_tracking_store
 from training.config import TrialConfig
-from training.errors import InputError
+from training.errors import InputError, excerpt
+from training.knowledge import KnowledgeSet, load_knowledge_set
 
-SERVER_TIMEOUT_S = 5.0
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 MAX_CONTEXT_FACTOR = 4  # a training example longer than this many contexts is refused
-SERVER_HINT = "start it (mlflow server ...) or pass another --tracking-uri"
 
 
-def check_tracking_store(uri: str, timeout_s: float = SERVER_TIMEOUT_S) -> None:
-    """The store can be written: a sqlite file's folder exists and takes files; a server answers."""
-    if uri.startswith("sqlite:///"):
-        path = Path(uri.removeprefix("sqlite:///"))
-        if path.is_dir():
-            raise InputError(
-                f"--tracking-uri {uri} names a folder; name a file, e.g. sqlite:///{path}/mlflow.db"
-            )
-        if not path.parent.is_dir():
-            raise InputError(f"--tracking-uri {uri}: folder {path.parent} does not exist; create it first")
-        probe_folder(path.parent, "--tracking-uri")
-    elif uri.startswith(("http://", "https://")):
-        check_server(uri, timeout_s)
+@dataclass(frozen=True)
+class CheckedTrial:
+    """A trial that passed every check, and what the checks learnt."""
+
+    config: TrialConfig
+    """As given: its fields (resources included) are the trial's identity, see `trial_id`."""
+    knowledge: KnowledgeSet
+    notes: tuple[str, ...] = ()
+    """Warnings worth printing once the trial starts."""
+    local_gpus_per_worker: float | None = None
+    """GPUs per worker on this machine (no cluster named); None: known once the cluster is joined."""
 
 
-def check_server(uri: str, timeout_s: float = SERVER_TIMEOUT_S) -> None:
-    """One request to the server's REST API: refused, timed out or unauthorised ends in one line."""
-    url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/search"
-    request = urllib.request.Request(
-        url, data=json.dumps({"max_results": 1}).encode(), headers=_auth_headers(), method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s):
-            return
-    except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):
-            raise InputError(
-                f"MLflow server {uri} refused access ({exc.code}); set MLFLOW_TRACKING_USERNAME and"
-                " MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
-            ) from exc
-        message = f"MLflow server {uri} answered {exc.code} {exc.reason}; is it an MLflow server?"
-        raise InputError(message) from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise InputError(f"no MLflow server answers at {uri} ({reason}); {SERVER_HINT}") from exc
-
-
-def _auth_headers() -> dict[str, str]:
-    """The credentials MLflow's client would send, so a basic-auth server is checked as it is used."""
-    import base64
-
-    headers = {"Content-Type": "application/json"}
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    elif user and password:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    return headers
-
-
-def require_store(uri: str) -> None:
-    """For read-only commands: the store must already exist (a sqlite file is never created here)."""
-    if uri.startswith("sqlite:///"):
-        path = Path(uri.removeprefix("sqlite:///"))
-        if not path.is_file():
-            raise InputError(
-                f"no MLflow store at {path}; run where the runs were tracked or pass --tracking-uri"
-            )
-    elif uri.startswith(("http://", "https://")):
-        check_server(uri)
-
-
-def make_folder(folder: Path, flag: str) -> Path:
-    """`folder`, created if missing, or one line naming `flag` when it is a file or cannot be made."""
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{flag} {folder} is a file; name a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"{flag} {folder}: cannot create it ({exc.strerror or exc}); choose a writable folder"
-        ) from exc
-    return folder
-
-
-def probe_folder(folder: Path, flag: str) -> None:
-    """Write and remove a small file in an existing folder."""
-    probe = folder / f".mft-probe-{uuid.uuid4().hex}"
-    try:
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise InputError(f"{flag}: cannot write to {folder} ({reason}); choose a writable place") from exc
-
-
-def check_storage(location: str) -> None:
-    """The storage takes a file: a local folder (created if missing) or a URI's filesystem."""
-    if not is_uri(location):
-        probe_folder(make_folder(Path(location), "--storage"), "--storage")
-        return
-    import pyarrow.fs
-
-    try:
-        fs, path = pyarrow.fs.FileSystem.from_uri(location)
-        fs.create_dir(path, recursive=True)
-        probe = posixpath.join(path, f".mft-probe-{uuid.uuid4().hex}")
-        with fs.open_output_stream(probe) as stream:
-            stream.write(b"ok")
-        fs.delete_file(probe)
-    except (pyarrow.ArrowInvalid, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        message = f"--storage {location}: cannot write there ({first}); check the URI and credentials"
-        raise InputError(message) from exc
-
-
-def names_cluster(address: str | None) -> bool:
-    """True when a Ray cluster is named (flag or $RAY_ADDRESS): its size is only known from Ray."""
-    return bool(address or os.environ.get("RAY_ADDRESS"))
-
-
-def fit_local_resources(config: TrialConfig, address: str | None, gpus_if_any: bool) -> TrialConfig:
-    """Without a named cluster: the trial's resources on this machine, counted without starting Ray
-    (the local Ray gets exactly these). `gpus_if_any`: one GPU per worker when there are enough."""
+def check_trial(
+    config: TrialConfig, *, tracking_uri: str, storage: str, address: str | None, gpus_if_any: bool
+) -> CheckedTrial:
+    """`mft train`'s checks, each once, before Ray: store, data and model, resources, storage."""
+    check_tracking_store(tracking_uri)  # seconds, so first: a dead server fails before the model loads
+    checked = check_data_and_model(config)
+    gpus = None
     if names_cluster(address):
-        return config
-    gpus, cpus = local_cluster()
-    if gpus_if_any and gpus >= config.workers:
-        config = config.replace(gpus_per_worker=1.0)
-    needed = config.workers * config.gpus_per_worker
-    if config.gpus_per_worker > 0 and gpus < needed:
-        raise InputError(
-            f"the trial needs {needed:g} GPUs (--workers {config.workers} x --gpus-per-worker"
-            f" {config.gpus_per_worker:g}) but this machine has {gpus:g}; use --gpus-per-worker 0 for CPU"
-            " workers, or --address to use a Ray cluster"
-        )
-    if config.gpus_per_worker == 0 and cpus < config.workers:
-        raise InputError(
-            f"--workers {config.workers} needs {config.workers} CPUs but this machine has {cpus:g};"
-            f" use --workers {int(cpus)} or less, or --address to use a Ray cluster"
-        )
-    return config
+        check_cluster_answers(address)
+    else:
+        gpus = fit_trial(config, *local_cluster(), gpus_if_any=gpus_if_any, local=True).gpus_per_worker
+    check_storage(storage)
+    return replace(checked, local_gpus_per_worker=gpus)
 
 
-def require_positive(values: dict[str, float | None]) -> None:
-    """Each given flag value (None = not given) is a finite number >= 1."""
-    for flag, value in values.items():
-        if value is not None and not (math.isfinite(value) and value >= 1):
-            raise InputError(f"{flag} must be >= 1, got {value:g}")
+def check_trials(trials: Sequence[TrialConfig], *, storage: str) -> set[str]:
+    """A sweep's trials, each check once: every distinct model x data x method, then the storage.
+
+    Returns the names of the knowledge sets the trials train on (the MLflow experiment is named
+    after them). The sweep checks its store and its resources first (`orchestrator.sweep.launch`).
+    """
+    checked: dict[tuple[str, str, str, str], str] = {}
+    for config in trials:
+        key = (config.model, config.dataset, config.paraphrase, config.method)
+        if key not in checked:
+            checked[key] = check_data_and_model(config).knowledge.name
+    check_storage(storage)
+    return set(checked.values())
 
 
-def open_output(path: Path, flag: str) -> TextIO:
-    """`PATH.partial` beside the output, opened before any work so a bad path costs nothing; the
-    caller renames it to PATH when done, so a failure never leaves an earlier PATH truncated."""
-    if path.is_dir():
-        raise InputError(f"{flag} {path} is a folder; name a file")
-    if not path.parent.is_dir():
-        raise InputError(f"{flag} {path}: folder {path.parent} does not exist; create it or choose another")
+def check_model(model: str) -> None:
+    """A local folder that exists, or something shaped like a hub id."""
     try:
-        return path.with_name(path.name + ".partial").open("w", encoding="utf-8")
-    except OSError as exc:
+        if Path(model).exists():
+            return
+    except OSError as exc:  # a name too long for the filesystem, ...
+        raise InputError(f"model {excerpt(model)}: {exc.strerror or exc}; pass an existing folder") from exc
+    if not HUB_ID.match(model) or model.startswith((".", "/", "~")):
         raise InputError(
-            f"{flag} {path}: cannot write there ({exc.strerror or exc}); choose another"
-        ) from exc
+            f"model {excerpt(model)} not found: pass an existing folder or a hub id such as org/name"
+        )
 
 
 def load_model_config(model: str, trust_remote_code: bool) -> Any:
@@ -194,7 +93,54 @@ def load_model_config(model: str, trust_remote_code: bool) -> Any:
         return AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot load model {model!r}: {first}") from exc
+        raise InputError(f"cannot load model {excerpt(model)}: {first}") from exc
+
+
+def load_tokenizer(model: str, trust_remote_code: bool) -> Any:
+    """The model's tokenizer, or one line saying why it cannot be loaded (none in the folder, ...)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"cannot load the tokenizer of model {excerpt(model)}: {excerpt(first, 200)}"
+        ) from exc
+
+
+def check_data_and_model(config: TrialConfig) -> CheckedTrial:
+    """The data loads, the model and its tokenizer load, the method encodes the data for them, and
+    one question prompt and one training example render for this model (`rendering`)."""
+    from orchestrator.trial.rendering import check_rendering, mask_token_summary
+    from training.mask_token import prepare_tokenizer
+    from training.method_registry import method_info
+    from training.methods import build_method
+
+    data_dir = Path(config.data_dir) if config.data_dir else None
+    knowledge = load_knowledge_set(config.dataset, config.paraphrase, data_dir)
+    check_model(config.model)
+    model_config = load_model_config(config.model, config.trust_remote_code)
+    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    info = method_info(config.method)
+    if info.bidirectional and not is_bidirectional(model_config):
+        raise InputError(
+            f"method {config.method} needs a bidirectional model (LLaDA, or"
+            f" `mft model tiny --arch bidirectional`); {config.model} is causal"
+        )
+    if info.bidirectional and config.max_new_tokens % config.block_length:
+        raise InputError("--max-new-tokens must be a multiple of --block-length for the LLaDA sampler")
+    prepare_tokenizer(tokenizer, config.method, config.mask_token)  # --mask-token add, as workers do
+    method = build_method(config.method, tokenizer, config.mask_token)  # refuses a missing mask token
+    context = getattr(model_config, "max_position_embeddings", None)
+    shown = check_rendering(config, tokenizer, method, knowledge, context)
+    summary = mask_token_summary(config, tokenizer, model_config.vocab_size)
+    shown += [f"mask token: {summary}"] if summary else []
+    notes = [f"[dim]{escape(text)}[/]" for text in shown]  # prompts hold brackets: [INST]
+    note = check_document_lengths(knowledge.documents, lambda text: method.encode(tokenizer, text), context)
+    if note:
+        notes.append(f"[yellow]note:[/] {escape(note)}")
+    return CheckedTrial(config, knowledge, tuple(notes))
 
 
 def check_document_lengths(

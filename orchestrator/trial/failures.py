@@ -1,46 +1,33 @@
-"""A trial that failed while running, told in one line (driver side).
+"""A trial that failed while running: told in one line, its run folder tidied (driver side).
 
 The reason (the last line of the innermost error, e.g. `OSError: [Errno 28] No space left on
 device`) goes to the terminal and onto the MLflow run as a tag; the full traceback, Ray's
 worker tracebacks included, goes to a log file whose path is printed; the command that
 continues the trial from its last checkpoint is printed whole, `--storage` included.
+
+A disk that fills while Ray uploads a checkpoint leaves a checkpoint folder cut short and can
+leave Ray's own `checkpoint_manager_snapshot.json` empty, which makes every later `fit` fail at
+start. Before a trial is fitted (and after it fails) the partial folders are removed and an
+unreadable snapshot is set aside; the workers then resume from the newest whole checkpoint
+(`training.resuming`). Local storage only: on a bucket, a partial upload is never listed.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import shlex
+import shutil
 import sys
-import time
-import traceback
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-FAILURE_TAG = "mft.failure"
-FAILURE_LOG_TAG = "mft.failure_log"
-PREVIOUS_FAILURE_TAG = "mft.previous_failure"
+from orchestrator.failure_logs import failure_reason, write_failure_log
+from orchestrator.storage import is_uri
+from orchestrator.tracking.names import FAILURE_LOG_TAG, FAILURE_TAG, PREVIOUS_FAILURE_TAG
+from training.checkpointing import checkpoint_problem
 
-
-def failure_reason(exc: BaseException) -> str:
-    """The last non-empty line of the innermost error's text: Ray wraps worker errors in layers."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    lines = [line.strip() for line in f"{type(exc).__name__}: {exc}".splitlines() if line.strip()]
-    return lines[-1][:500]
-
-
-def log_folder() -> Path:
-    return Path(os.environ.get("MFT_LOG_DIR") or Path.home() / ".cache" / "mft" / "logs")
-
-
-def write_failure_log(exc: BaseException, name: str) -> Path:
-    """The full traceback in `log_folder()/NAME-TIME.log`; returns its path."""
-    folder = log_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
-    return path
+SNAPSHOT = "checkpoint_manager_snapshot.json"
 
 
 def record_failure(client: MlflowClient, run_id: str, exc: BaseException) -> tuple[str, Path]:
@@ -70,3 +57,26 @@ def resume_command(storage: str) -> str:
     if not any(arg == "--storage" or arg.startswith("--storage=") for arg in args):
         args += ["--storage", storage]
     return shlex.join(["mft", *args])
+
+
+def repair_run_folder(storage: str, name: str) -> list[str]:
+    """Remove partial checkpoints and set aside an unreadable snapshot; one note per change."""
+    if is_uri(storage):
+        return []
+    folder = Path(storage, name)
+    if not folder.is_dir():
+        return []
+    notes = []
+    snapshot = folder / SNAPSHOT
+    if snapshot.is_file():
+        try:
+            json.loads(snapshot.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            snapshot.rename(snapshot.with_name(SNAPSHOT + ".corrupt"))
+            notes.append(f"set aside Ray's unreadable {SNAPSHOT} (kept as {SNAPSHOT}.corrupt)")
+    for checkpoint in sorted(folder.glob("checkpoint_*")):
+        problem = checkpoint.is_dir() and checkpoint_problem(checkpoint)
+        if problem:
+            shutil.rmtree(checkpoint)
+            notes.append(f"removed partial checkpoint {checkpoint.name} ({problem})")
+    return notes

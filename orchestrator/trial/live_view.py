@@ -10,10 +10,13 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+
+from orchestrator.tracking import names
 
 # Display name → MLflow run id (None or "": the trial has not started), or a function giving that.
 Rows = Mapping[str, str | None] | Callable[[], Mapping[str, str | None]]
@@ -33,12 +36,21 @@ def trial_table(client: MlflowClient, runs: Rows) -> Table:
         table.add_row(
             name,
             run.info.status,
-            _fmt(m.get("epoch"), "{:.2f}"),
-            _fmt(m.get("train/loss"), "{:.4f}"),
-            _fmt(m.get("acc/total"), "{:.3f}"),
-            _fmt(m.get("best/acc_total"), "{:.3f}"),
+            _fmt(m.get(names.EPOCH), "{:.2f}"),
+            _fmt(m.get(names.TRAIN_LOSS), "{:.4f}"),
+            _fmt(m.get(names.TOTAL_ACCURACY), "{:.3f}"),
+            _fmt(best_so_far(client, run), "{:.3f}"),
         )
     return table
+
+
+def best_so_far(client: MlflowClient, run: Run) -> float | None:
+    """The run's best acc/total: its final `best/acc_total`, or, while it trains, the highest
+    evaluation so far (one history request, only for a run without its final best)."""
+    metrics = run.data.metrics
+    if names.BEST_TOTAL in metrics or names.TOTAL_ACCURACY not in metrics:
+        return metrics.get(names.BEST_TOTAL)
+    return max(m.value for m in client.get_metric_history(run.info.run_id, names.TOTAL_ACCURACY))
 
 
 def _fmt(value: float | None, pattern: str) -> str:

@@ -16,11 +16,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from training.errors import InputError
+from training.errors import InputError, excerpt
 from training.knowledge import PARAPHRASES, find_dataset
 from training.method_registry import method_names
+from training.yaml_text import parse_yaml
 
 PAPER_SPEC = "paper.yaml"
 SCHEDULE_KEYS = ("epochs", "eval_at")
@@ -61,7 +60,7 @@ def paper_schedule(dataset: str, paraphrase: str, method: str) -> Schedule | Non
 @functools.lru_cache(maxsize=1)
 def paper_schedules() -> Schedules:
     source = f"sweeps/{PAPER_SPEC}"
-    data = yaml.safe_load(resources.files("sweeps").joinpath(PAPER_SPEC).read_text(encoding="utf-8"))
+    data = parse_yaml(resources.files("sweeps").joinpath(PAPER_SPEC).read_text(encoding="utf-8"), source)
     return parse_schedules(data.get("schedules") or {}, f"{source}: schedules")
 
 
@@ -80,7 +79,7 @@ def parse_schedules(values: Mapping[str, Any], where: str) -> Schedules:
                     f"{here}: unknown paraphrase condition; choose from {', '.join(PARAPHRASES)}"
                 )
             if not isinstance(entry, Mapping):
-                raise InputError(f"{here}: expected {{epochs: N, eval_at: [...]}}, got {entry!r}")
+                raise InputError(f"{here}: expected {{epochs: N, eval_at: [...]}}, got {excerpt(entry)}")
             key = schedule_key(str(dataset))
             own = {name: value for name, value in entry.items() if name not in SCHEDULE_KEYS}
             for method in own:
@@ -97,16 +96,16 @@ def parse_schedules(values: Mapping[str, Any], where: str) -> Schedules:
 
 def _schedule(entry: Any, where: str) -> Schedule:
     if not (isinstance(entry, Mapping) and "epochs" in entry):
-        raise InputError(f"{where}: expected {{epochs: N, eval_at: [...]}}, got {entry!r}")
+        raise InputError(f"{where}: expected {{epochs: N, eval_at: [...]}}, got {excerpt(entry)}")
     epochs = entry["epochs"]
     if type(epochs) is not int or epochs < 1:
-        raise InputError(f"{where}: epochs must be a whole number >= 1, got {epochs!r}")
+        raise InputError(f"{where}: epochs must be a whole number >= 1, got {excerpt(epochs)}")
     eval_at = entry.get("eval_at")
     if eval_at is None:
         return Schedule(epochs, default_eval_epochs(epochs))
     whole = isinstance(eval_at, list) and all(type(epoch) is int for epoch in eval_at)
     if not whole:
-        raise InputError(f"{where}: eval_at must be a list of whole epochs, got {eval_at!r}")
+        raise InputError(f"{where}: eval_at must be a list of whole epochs, got {excerpt(eval_at)}")
     return Schedule(epochs, tuple(eval_at))
 
 

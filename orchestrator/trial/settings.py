@@ -4,18 +4,27 @@
 paths are made absolute (workers resolve them in their own directories) and schedules default
 the same way everywhere: the given epochs and eval points, else the schedule table (a sweep
 spec's own, then the paper's for the dataset x paraphrase x method), else TrialConfig's.
+
+Values written loosely (PyYAML reads `1e-5` as a string, a fixed mask ratio is naturally written
+`0.5`, flags arrive as text) become exactly what `TrialConfig` takes, by the field's annotation,
+or are refused with one line naming the field and where it was written. Ranges are left to
+`TrialConfig` itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import hashlib
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from orchestrator.trial.schedules import Schedules, default_eval_epochs, find_schedule, paper_schedules
 from training.config import TrialConfig
-from training.errors import InputError
+from training.errors import InputError, excerpt
 from training.knowledge import byo_folder, dataset_prompt_style, resolve_data_dir
 
 
@@ -25,10 +34,10 @@ def parse_mask_ratio(text: str) -> tuple[float, float]:
         parts = [float(part) for part in text.split(":")]
     except ValueError as exc:
         raise InputError(
-            f"--mask-ratio {text!r} is not a number or LO:HI range, e.g. 0.75 or 0.05:0.95"
+            f"--mask-ratio {excerpt(text)} is not a number or LO:HI range, e.g. 0.75 or 0.05:0.95"
         ) from exc
     if len(parts) not in (1, 2):
-        raise InputError(f"--mask-ratio {text!r}: give one value (fixed t) or LO:HI")
+        raise InputError(f"--mask-ratio {excerpt(text)}: give one value (fixed t) or LO:HI")
     return (parts[0], parts[-1])
 
 
@@ -36,7 +45,7 @@ def parse_epochs(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError as exc:
-        raise InputError(f"--eval-at {text!r} must be comma-separated epochs, e.g. 0,1,2,4,8") from exc
+        raise InputError(f"--eval-at {excerpt(text)} must be comma-separated epochs, e.g. 0,1,2,4,8") from exc
 
 
 def parse_betas(text: str) -> tuple[float, float]:
@@ -44,14 +53,17 @@ def parse_betas(text: str) -> tuple[float, float]:
     try:
         first, second = (float(part) for part in text.split(","))
     except ValueError as exc:
-        raise InputError(f"--betas {text!r} must be two numbers B1,B2, e.g. 0.9,0.95") from exc
+        raise InputError(f"--betas {excerpt(text)} must be two numbers B1,B2, e.g. 0.9,0.95") from exc
     return (first, second)
 
 
 def absolute_model(model: str) -> str:
     """A local model folder as an absolute path; a hub id unchanged."""
     path = Path(model).expanduser()
-    return str(path.resolve()) if path.exists() else model
+    try:
+        return str(path.resolve()) if path.exists() else model
+    except OSError:  # a name too long for the filesystem: the model check says so in one line
+        return model
 
 
 def absolute_dataset(dataset: str) -> str:
@@ -100,3 +112,79 @@ def trial_id(config: TrialConfig, storage: str = "") -> str:
     """`trial_name` + a hash of the configuration and storage: the same command finds its run again."""
     digest = hashlib.sha256((config.replace(run_id="").to_json() + storage).encode()).hexdigest()[:8]
     return f"{trial_name(config)}-{digest}"
+
+
+def parse_flags(given: dict[str, Any]) -> dict[str, Any]:
+    """The flags written as text (--eval-at, --mask-ratio, --betas) as TrialConfig values."""
+    parsers = {"eval_at": parse_epochs, "mask_ratio": parse_mask_ratio, "betas": parse_betas}
+    return {key: parsers[key](value) if key in parsers else value for key, value in given.items()}
+
+
+FIELD_NAMES: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(TrialConfig))
+_HINTS = typing.get_type_hints(TrialConfig)
+
+
+def check_field(name: object, where: str) -> str:
+    """`name` if it is a TrialConfig field; else one line with the closest valid name."""
+    if isinstance(name, str) and name in FIELD_NAMES:
+        return name
+    close = difflib.get_close_matches(str(name), FIELD_NAMES, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(FIELD_NAMES)}"
+    raise InputError(f"{where}: unknown trial field {excerpt(name)}; {hint}")
+
+
+def coerce_field(name: str, value: Any, where: str) -> Any:
+    """`value` converted to the type of TrialConfig field `name` (tuples for lists, floats for `1e-5`)."""
+    hint = _HINTS[name]
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise InputError(f"{where}: {name} needs a value, got null")
+    base = next(option for option in options if option is not type(None))
+    if name == "mask_ratio":
+        return _mask_ratio(value, where)
+    origin = typing.get_origin(base)
+    if origin is tuple:
+        return _tuple(name, value, typing.get_args(base), where)
+    if origin is dict:
+        if isinstance(value, dict) and all(isinstance(v, str | int | float) for v in value.values()):
+            return {str(key): str(item) for key, item in value.items()}
+        raise InputError(f"{where}: {name} must be a mapping of names to strings, got {excerpt(value)}")
+    return _scalar(name, value, base, where)
+
+
+def _scalar(name: str, value: Any, kind: type, where: str) -> Any:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and number and float(value).is_integer():
+        return int(value)
+    if kind is float and number:
+        return float(value)
+    if kind is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if kind is str and (isinstance(value, str) or (number and isinstance(value, int))):
+        return str(value)
+    expected = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}[kind]
+    raise InputError(f"{where}: {name} must be {expected}, got {excerpt(value)}")
+
+
+def _tuple(name: str, value: Any, items: tuple[Any, ...], where: str) -> tuple[Any, ...]:
+    values = value if isinstance(value, list | tuple) else [value]
+    if items[-1] is not Ellipsis and len(values) != len(items):
+        raise InputError(f"{where}: {name} needs {len(items)} values, got {excerpt(value)}")
+    kinds = [items[0]] * len(values) if items[-1] is Ellipsis else list(items)
+    return tuple(_scalar(name, item, kind, where) for item, kind in zip(values, kinds, strict=True))
+
+
+def _mask_ratio(value: Any, where: str) -> tuple[float, float]:
+    """0.5 (t fixed), "0.05:0.95" (t drawn per step) or [0.05, 0.95]."""
+    if isinstance(value, str):
+        return parse_mask_ratio(value)
+    pair = value if isinstance(value, list | tuple) else [value, value]
+    lo, hi = _tuple("mask_ratio", pair, (float, float), where)
+    return (lo, hi)

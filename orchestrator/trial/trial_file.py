@@ -10,17 +10,19 @@ as a one-trial sweep.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from orchestrator.sweep.fields import FIELD_NAMES, check_field, coerce_field
+from orchestrator.tracking.store import resolve_tracking_uri
+from orchestrator.trial.settings import FIELD_NAMES, check_field, coerce_field
 from training.config import TrialConfig
 from training.errors import InputError
+from training.yaml_text import read_yaml_file
 
-LOGGED_FILE = "trial.yaml"
 DRIVER_SET = "run_id"  # each run's own; never part of a configuration written by hand
 
 
@@ -43,14 +45,9 @@ def trial_values(data: Any, source: str) -> dict[str, Any]:
 def load_trial_file(path: Path) -> dict[str, Any]:
     """The values of a trial file (`mft train --config`); None for a field keeps it unset."""
     if not path.is_file():
-        raise InputError(f"config file {path} not found; check the path")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path} line {mark.line + 1}" if mark else str(path)
-        raise InputError(f"{where}: malformed YAML ({getattr(exc, 'problem', None) or exc})") from exc
-    return trial_values(data or {}, str(path))
+        what = "is not a file" if path.exists() else "not found"
+        raise InputError(f"config file {path} {what}; check the path")
+    return trial_values(read_yaml_file(path) or {}, str(path))
 
 
 def trial_yaml(config: TrialConfig, leave_out: tuple[str, ...] = ()) -> str:
@@ -61,3 +58,22 @@ def trial_yaml(config: TrialConfig, leave_out: tuple[str, ...] = ()) -> str:
         if key != DRIVER_SET and key not in leave_out
     }
     return yaml.safe_dump(values, sort_keys=False, default_flow_style=None)
+
+
+def config_values(source: str | None, tracking_uri: str | None) -> dict[str, Any]:
+    """The values of --config: a local trial file, or a run's logged one (runs:/RUN_ID/trial.yaml)."""
+    if not source:
+        return {}
+    if not source.startswith("runs:/"):
+        return load_trial_file(Path(source))
+    from mlflow.artifacts import download_artifacts
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file: no bar
+    try:
+        path = download_artifacts(artifact_uri=source, tracking_uri=resolve_tracking_uri(tracking_uri))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"--config {source}: cannot fetch it ({first}); check the run id and --tracking-uri"
+        ) from exc
+    return load_trial_file(Path(path))
