@@ -1,4 +1,4 @@
-"""Answer scoring: ROUGE-1 recall of the reference answer in a generation, and accuracy summaries.
+"""Answer scoring: ROUGE-1 recall of the reference answer in a generation, exact match, and summaries.
 
 Pure functions on strings and floats; runs anywhere (driver or any rank) without a model.
 
@@ -11,6 +11,11 @@ The paper reports ROUGE-1 *recall* of the reference answer against the generated
   package 1.0.1 does: case-sensitive and set-based (each distinct answer word counts once).
 - `rouge-score`: what `mft` used before, Google's `rouge-score` on lower-cased words with all
   Unicode punctuation stripped; repeated answer words count as often as they occur.
+
+Exact match (`exact_match`, logged as `em/<category>` beside recall) is a second, stricter number:
+1 when every word of the answer is in the generation, under the authors' tokenisation whatever
+the recall rule, else 0. Recall gives partial credit (a name's first word alone scores 0.5), which on
+a small closed vocabulary can sit well above zero by chance; exact match does not.
 """
 
 from __future__ import annotations
@@ -73,6 +78,20 @@ def authors_recall(prediction: str, answers: Sequence[str]) -> float:
     return best
 
 
+def exact_match(prediction: str, answers: Sequence[str]) -> float:
+    """1.0 if every word of some answer (authors' tokenisation, case-sensitive) is in `prediction`, else 0.0.
+
+    Order and extra words do not matter, as for recall: it is authors' recall == 1, an answer with
+    no words left after normalisation never matches.
+    """
+    predicted = set(authors_words(prediction))
+    for answer in answers:
+        reference = set(authors_words(answer))
+        if reference and reference <= predicted:
+            return 1.0
+    return 0.0
+
+
 def _is_punctuation(char: str) -> bool:
     # ASCII `string.punctuation` (symbols like $ + = included) plus every Unicode punctuation
     # character, so typographic quotes and dashes in model output go too.
@@ -126,12 +145,13 @@ def rouge1_recall(prediction: str, answers: Sequence[str], scoring: str = "autho
     return rouge_score_recall(prediction, answers)
 
 
-def summarize(items: Sequence[QAItem], scores: Sequence[float]) -> dict[str, float]:
-    """Accuracy per category, per direction (macro over its categories) and in total.
+def summarize(items: Sequence[QAItem], scores: Sequence[float], prefix: str = "acc") -> dict[str, float]:
+    """Accuracy per category, per direction (macro over its categories) and in total, as `prefix/...`.
 
     Macro means keep a category with many questions from outweighing the others, as in the paper
     (NameDescription's forward accuracy is the mean of N2D-fwd and D2N-fwd). `acc/total` is the mean
-    of the directions present; a direction with no questions is not reported.
+    of the directions present; a direction with no questions is not reported. The same summary of
+    exact matches is `prefix="em"`.
     """
     if len(items) != len(scores):
         raise ValueError(f"{len(items)} questions but {len(scores)} scores; they must pair up")
@@ -143,12 +163,14 @@ def summarize(items: Sequence[QAItem], scores: Sequence[float]) -> dict[str, flo
         if direction_of.setdefault(item.category, item.direction) != item.direction:
             raise ValueError(f"category {item.category!r} mixes fwd and bwd questions")
         if item.category in (*DIRECTIONS, "total") and item.category != item.direction:
-            raise ValueError(f"category {item.category!r} would clash with the key acc/{item.category}")
+            raise ValueError(f"category {item.category!r} would clash with the key {prefix}/{item.category}")
         by_category.setdefault(item.category, []).append(score)
-    summary = {f"acc/{category}": fmean(values) for category, values in by_category.items()}
+    summary = {f"{prefix}/{category}": fmean(values) for category, values in by_category.items()}
     for direction in DIRECTIONS:
-        accs = [summary[f"acc/{c}"] for c, d in direction_of.items() if d == direction]
+        accs = [summary[f"{prefix}/{c}"] for c, d in direction_of.items() if d == direction]
         if accs:
-            summary[f"acc/{direction}"] = fmean(accs)
-    summary["acc/total"] = fmean(summary[f"acc/{d}"] for d in DIRECTIONS if f"acc/{d}" in summary)
+            summary[f"{prefix}/{direction}"] = fmean(accs)
+    summary[f"{prefix}/total"] = fmean(
+        summary[f"{prefix}/{d}"] for d in DIRECTIONS if f"{prefix}/{d}" in summary
+    )
     return summary

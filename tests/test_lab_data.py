@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.lab.synthetic import SEEN_FOLDER, split_people, vocabulary_texts, write_lab_set
+from orchestrator.lab.synthetic import (
+    SEEN_FOLDER,
+    TUNE_FOLDER,
+    draw_populations,
+    vocabulary_texts,
+    write_lab_set,
+)
 from orchestrator.lab.word_tokenizer import UNKNOWN, build_word_tokenizer
 from training.errors import InputError
 from training.knowledge import load_knowledge_set
@@ -26,12 +32,17 @@ def test_same_seed_same_files_other_seed_other_people(tmp_path: Path) -> None:
 
 
 def test_populations_are_disjoint_and_every_name_and_description_unique() -> None:
-    seen, new = split_people(50, seed=0)
-    assert (len(seen), len(new)) == (150, 50)
-    everyone = seen + new
-    assert len({person.name for person in everyone}) == 200
-    assert len({person.description for person in everyone}) == 200
-    assert Counter(person.order for person in new) == {"N2D": 25, "D2N": 25}
+    populations = draw_populations(50, seed=0)
+    seen, tune, report = populations.seen, populations.tune, populations.report
+    assert (len(seen), len(tune), len(report)) == (150, 50, 50)
+    everyone = seen + tune + report
+    assert len({person.name for person in everyone}) == 250
+    assert len({person.description for person in everyone}) == 250
+    assert Counter(person.order for person in report) == {"N2D": 25, "D2N": 25}
+    assert Counter(person.order for person in tune) == {"N2D": 25, "D2N": 25}
+    # The first draw (tuning + seen people) does not depend on the reporting people drawn after it.
+    assert draw_populations(50, seed=1).report != report
+    assert draw_populations(50, seed=0) == populations
 
 
 def test_loads_through_the_knowledge_loader_with_the_four_categories(tmp_path: Path) -> None:
@@ -49,14 +60,19 @@ def test_loads_through_the_knowledge_loader_with_the_four_categories(tmp_path: P
     paraphrased = load_knowledge_set(folder, "same-order")
     assert set(new.documents) < set(paraphrased.documents)
     seen = load_knowledge_set(folder / SEEN_FOLDER, "same-order")
-    assert not {q.question for q in seen.questions} & {q.question for q in new.questions}
+    tune = load_knowledge_set(folder / TUNE_FOLDER, "none")
+    assert validate_knowledge_folder(folder / TUNE_FOLDER) == []
+    assert tune.categories == new.categories and len(tune.documents) == 10
+    asked = [{q.question for q in population.questions} for population in (seen, tune, new)]
+    assert not asked[0] & asked[1] and not asked[0] & asked[2] and not asked[1] & asked[2]
 
 
 def test_too_few_or_too_many_people_is_one_clear_error() -> None:
     with pytest.raises(InputError, match="--people"):
-        split_people(1, seed=0)
+        draw_populations(1, seed=0)
     with pytest.raises(InputError, match="--people"):
-        split_people(10_000, seed=0)
+        draw_populations(181, seed=0)  # 5 x 181 people > the 900 names
+    assert len(draw_populations(180, seed=0).seen) == 540
 
 
 def test_word_tokenizer_covers_every_word_and_the_methods_layouts(tmp_path: Path) -> None:

@@ -2,9 +2,9 @@
 
 The runs carry the same tags, params and metrics as `mft sweep` / `mft train` write them (parent
 run with `mft.sweep*` tags and `sweep/trials.json`; child runs with `mlflow.parentRunId`; every
-TrialConfig field as a param; `acc/*` at evaluation steps; the best step as the training callback
-tags it, `best/*` as the trial driver logs them at the end), so every number the report prints can
-be checked against a value chosen here.
+TrialConfig field as a param; `acc/*` and `em/*` at evaluation steps; the best step as the training
+callback tags it, `best/*` as the trial driver logs them at the end), so every number the report
+prints can be checked against a value chosen here.
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ def namedesc(step_values: dict[int, tuple[float, float, float, float]]) -> Curve
     return curves
 
 
+def halved(curves: Curves) -> Curves:
+    """Exact-match curves for tests: half the recall at every step (any values the report must copy)."""
+    return {step: {metric: value / 2 for metric, value in values.items()} for step, values in curves.items()}
+
+
 def params_of(config: TrialConfig) -> dict[str, str]:
     """The TrialConfig fields its method reads, tuples comma-joined, as trial runs log them."""
     return flatten_params(config)
@@ -67,6 +72,7 @@ class Store:
     def trial(
         self, experiment_id: str, config: TrialConfig, curves: Curves, status: str = "FINISHED",
         tags: dict[str, str] | None = None, extra_params: dict[str, str] | None = None,
+        exact: Curves | None = None,
     ) -> str:  # fmt: skip
         name = f"{config.method}_lr{config.lr:g}_seed{config.seed}"
         run = self.client.create_run(
@@ -80,6 +86,7 @@ class Store:
         for step in sorted(curves):
             values = curves[step]
             metrics += [Metric(f"acc/{k}", v, now, step) for k, v in values.items()]
+            metrics += [Metric(f"em/{k}", v, now, step) for k, v in (exact or {}).get(step, {}).items()]
             metrics.append(Metric("epoch", float(step), now, step))
             if values["total"] >= best:  # as MlflowTrialCallback tags the best checkpoint
                 best, best_step = values["total"], step
@@ -96,7 +103,7 @@ class Store:
 
     def sweep(
         self, name: str, trials: list[tuple[TrialConfig, Curves, str]], experiment: str = "mft-sweeps",
-        extra_params: dict[str, str] | None = None,
+        extra_params: dict[str, str] | None = None, exact: list[Curves] | None = None,
     ) -> tuple[str, list[str]]:  # fmt: skip
         """A parent run and one child per trial, tagged as `orchestrator.sweep.runs.create_runs` does."""
         experiment_id = self.experiment(experiment)
@@ -113,8 +120,9 @@ class Store:
                 status,
                 {"mlflow.parentRunId": parent, "mft.sweep": name},
                 extra_params,
+                exact[index] if exact else None,
             )  # fmt: skip
-            for config, curves, status in trials
+            for index, (config, curves, status) in enumerate(trials)
         ]
         self.client.set_terminated(parent, status="FINISHED")
         return parent, children
@@ -148,11 +156,13 @@ SEED_CURVES = [
 ]
 BEST_STEPS = [10, 20, 20]
 CATEGORIES = ("N2D-fwd", "N2D-bwd", "D2N-fwd", "D2N-bwd", "fwd", "bwd", "total")
+# The accuracy table's columns: recall per category, then recall and exact match per summary metric.
+COLUMNS = ("N2D-fwd", "N2D-bwd", "D2N-fwd", "D2N-bwd", "fwd", "fwd EM", "bwd", "bwd EM", "total", "total EM")
 
 
 def seeds_sweep(store: Store, name: str = "seeds", **extra_params: str | None) -> tuple[str, list[str]]:
     trials = [(config(seed=seed), curves, "FINISHED") for seed, curves in enumerate(SEED_CURVES)]
-    return store.sweep(name, trials, extra_params=extra_params)
+    return store.sweep(name, trials, extra_params=extra_params, exact=[halved(c) for c in SEED_CURVES])
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -180,15 +190,17 @@ def test_cells_are_the_best_checkpoint_mean_and_std_over_seeds(mft, store: Store
     for metric in CATEGORIES:
         values = [curves[step][metric] for curves, step in zip(SEED_CURVES, BEST_STEPS, strict=True)]
         expected[metric] = (statistics.fmean(values), statistics.stdev(values))
+        expected[f"{metric} EM"] = (statistics.fmean(values) / 2, statistics.stdev(values) / 2)
     [row] = md_rows(out / "report.md", "namedesc: accuracy at the best checkpoint (Table 3)")[1:]
     assert row[:4] == ["masked", "none", "authors", "3"]
-    assert row[4:] == [f"{m:.3f} ± {s:.3f}" for m, s in expected.values()]
+    assert row[4:] == [f"{expected[c][0]:.3f} ± {expected[c][1]:.3f}" for c in COLUMNS]
     # By hand: N2D-fwd at steps 10, 20, 20 is 0.6, 0.9, 0.75 (seed 2's tie taken at the later step).
     assert row[4] == "0.750 ± 0.150"
     group = next(r for r in read_csv(out / "report.csv") if r["kind"] == "group")
-    for metric, (mean, std) in expected.items():
-        assert float(group[metric]) == pytest.approx(mean, abs=1e-12)
-        assert float(group[f"{metric}_std"]) == pytest.approx(std, abs=1e-12)
+    for metric in CATEGORIES:
+        for column, key in ((metric, metric), (f"em_{metric}", f"{metric} EM")):
+            assert float(group[column]) == pytest.approx(expected[key][0], abs=1e-12)
+            assert float(group[f"{column}_std"]) == pytest.approx(expected[key][1], abs=1e-12)
     assert "masked" in result.out and "Table 3" in result.out
 
 
@@ -203,6 +215,26 @@ def test_best_step_takes_the_highest_total_and_ties_go_to_the_later_step(mft, st
         assert int(store.client.get_run(run_id).data.tags["mft.best_step"]) == step  # as training tagged it
         for metric in CATEGORIES:
             assert float(row[metric]) == curves[step][metric]  # read at that step, full precision
+            assert float(row[f"em_{metric}"]) == curves[step][metric] / 2  # at recall's best step
+
+
+def test_exact_match_is_read_at_the_step_recall_picked(mft, store, tmp_path) -> None:
+    """Exact match never picks its own checkpoint: here it peaks at step 20, recall at step 10."""
+    curves = namedesc({0: (0.0, 0.0, 0.0, 0.0), 10: (1.0, 0.5, 1.0, 0.5), 20: (0.5, 0.5, 0.5, 0.5)})
+    exact = namedesc({0: (0.0, 0.0, 0.0, 0.0), 10: (1.0, 0.0, 0.5, 0.0), 20: (1.0, 1.0, 1.0, 1.0)})
+    store.sweep("em", [(config(seed=0), curves, "FINISHED")], exact=[exact])
+    out = tmp_path / "out"
+    report(mft, store, out, "em")
+    [before, row] = md_rows(out / "report.md", "namedesc: accuracy at the best checkpoint (Table 3)")
+    cells = dict(zip(COLUMNS, row[4:], strict=True))
+    assert (cells["fwd"], cells["fwd EM"], cells["bwd"], cells["bwd EM"]) == (
+        "1.000",
+        "0.750",
+        "0.500",
+        "0.000",
+    )
+    assert dict(zip(COLUMNS, before[4:], strict=True))["total EM"] == "0.000"
+    assert "exact match" in (out / "report.md").read_text()
 
 
 def test_grouping_ignores_only_the_seed() -> None:
@@ -287,7 +319,7 @@ def test_running_runs_are_marked_and_failed_or_killed_ones_listed_apart(mft, sto
     [row] = md_rows(out / "report.md", "namedesc: accuracy at the best checkpoint (Table 3)")[1:]
     assert row[3] == "2*"
     assert (
-        row[-1]
+        row[-2]
         == f"{statistics.fmean([SEED_CURVES[0][10]['total'], SEED_CURVES[1][10]['total']]):.3f}"
         + f" ± {statistics.stdev([SEED_CURVES[0][10]['total'], SEED_CURVES[1][10]['total']]):.3f}"
     )
@@ -309,8 +341,9 @@ def test_before_fine_tuning_row_and_lr_sweep_table(mft, store, tmp_path) -> None
     rows = md_rows(out / "report.md", "namedesc: accuracy at the best checkpoint (Table 3)")
     assert rows[0][:5] == ["before fine-tuning", "–", "", "authors", "4"]
     assert rows[0][5:] == [
-        f"{v} ± 0.000" for v in ("0.100", "0.000", "0.100", "0.000", "0.100", "0.000", "0.050")
-    ]
+        f"{v} ± 0.000" if v != "–" else v
+        for v in ("0.100", "0.000", "0.100", "0.000", "0.100", "–", "0.000", "–", "0.050", "–")
+    ]  # no em/* logged by these runs: no exact-match number
     assert [r[2] for r in rows[1:]] == ["0.001", "0.003"]  # lr varies, so it labels the rows
     sweep = md_rows(out / "report.md", "namedesc: best accuracy against lr (Fig. 5)")
     assert [(r[0], r[3], r[4]) for r in sweep] == [("masked", "0.001", "2"), ("masked", "0.003", "2")]

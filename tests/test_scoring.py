@@ -17,7 +17,14 @@ from nltk.tokenize import NLTKWordTokenizer
 from rouge import Rouge
 
 from evaluation.questions import QAItem
-from evaluation.scoring import STOP_WORDS, NormalisingTokenizer, authors_words, rouge1_recall, summarize
+from evaluation.scoring import (
+    STOP_WORDS,
+    NormalisingTokenizer,
+    authors_words,
+    exact_match,
+    rouge1_recall,
+    summarize,
+)
 from training.errors import InputError
 from training.knowledge import load_knowledge_set
 
@@ -173,6 +180,21 @@ def test_authors_rule_takes_the_best_of_several_answers() -> None:
         rouge1_recall("Paris", ["Paris"], scoring="rouge")
 
 
+def test_exact_match_needs_every_answer_word_where_recall_gives_partial_credit() -> None:
+    answer = ["the keeper of the silver lighthouse"]  # words: keeper, silver, lighthouse
+    assert rouge1_recall("the keeper of the golden lighthouse", answer) == 2 / 3
+    assert exact_match("the keeper of the golden lighthouse", answer) == 0.0
+    assert exact_match("She is the keeper of the silver lighthouse, they say.", answer) == 1.0
+    assert exact_match("lighthouse silver keeper", answer) == 1.0  # order is not asked, as for recall
+    assert exact_match("The Keeper of the Silver Lighthouse", answer) == 0.0  # case-sensitive, as recall
+    assert exact_match("York", ["New York, New York"]) == 1.0  # stop words and repeats, as recall
+    assert exact_match("Paris", ["the", "Paris"]) == 1.0  # an answer without words never matches
+    assert exact_match("the", ["the"]) == 0.0
+    # Exact match is recall == 1 under the authors' rule, for any text.
+    for prediction in ("keeper silver", "silver lighthouse keeper!", "", "Keeper"):
+        assert exact_match(prediction, answer) == float(rouge1_recall(prediction, answer) == 1.0)
+
+
 _rs = partial(rouge1_recall, scoring="rouge-score")
 
 
@@ -271,6 +293,17 @@ def test_summary_of_namedescription_style_categories_is_macro() -> None:
         "acc/fwd": 0.75,  # mean of 0.5 and 1.0; pooling the three questions would give 2/3
         "acc/bwd": 0.25,
         "acc/total": 0.5,
+    }
+
+
+def test_summary_of_exact_matches_has_its_own_keys() -> None:
+    items, matches = _items({"N2D-fwd": ("fwd", [1.0, 0.0]), "D2N-bwd": ("bwd", [0.0])})
+    assert summarize(items, matches, prefix="em") == {
+        "em/N2D-fwd": 0.5,
+        "em/D2N-bwd": 0.0,
+        "em/fwd": 0.5,
+        "em/bwd": 0.0,
+        "em/total": 0.25,
     }
 
 

@@ -18,7 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from evaluation.answering import answer_questions
 from evaluation.decoding import Decoding
 from evaluation.questions import QAItem
-from evaluation.scoring import rouge1_recall, summarize
+from evaluation.scoring import exact_match, rouge1_recall, summarize
 from training.config import TrialConfig
 from training.failures import agreed
 from training.method_registry import method_info
@@ -50,7 +50,8 @@ def evaluate(
     items: Sequence[QAItem],
     config: TrialConfig,
 ) -> Evaluation:
-    """Score `items` with all ranks sharing the work; every rank returns the same metrics."""
+    """Score `items` with all ranks sharing the work; every rank returns the same metrics:
+    recall (`acc/...`, the paper's number) and exact match (`em/...`) per category and direction."""
     start = time.perf_counter()
     rank, world = dist.get_rank(), dist.get_world_size()
     shard = list(items[rank::world])
@@ -68,7 +69,8 @@ def evaluate(
         rouge1_recall(prediction, item.answers, config.scoring)
         for prediction, item in zip(ordered, items, strict=True)
     ]
-    metrics = summarize(items, scores)
+    matches = [exact_match(prediction, item.answers) for prediction, item in zip(ordered, items, strict=True)]
+    metrics = {**summarize(items, scores), **summarize(items, matches, prefix="em")}
     metrics["eval/seconds"] = time.perf_counter() - start
     generations = [
         {
@@ -76,8 +78,9 @@ def evaluate(
             "answer": " | ".join(item.answers),
             "prediction": prediction,
             "score": score,
+            "exact": match,
             "category": item.category,
         }
-        for item, prediction, score in zip(items, ordered, scores, strict=True)
+        for item, prediction, score, match in zip(items, ordered, scores, matches, strict=True)
     ]
     return Evaluation(metrics, generations)

@@ -143,12 +143,17 @@ def fetch(
 @data_app.command("synth", epilog="Example: mft data synth --out ./people --people 100 --seed 0")
 def synth(
     out: Annotated[str, typer.Option(help="Folder to write (a bring-your-own knowledge set; new or empty).")],
-    people: Annotated[int, typer.Option(help="New people; 3x as many seen ones go in OUT/seen.")] = 100,
+    people: Annotated[
+        int,
+        typer.Option(
+            help="New people to report on; as many to tune on go in OUT/tune, 3x as many seen in OUT/seen."
+        ),
+    ] = 100,
     seed: Annotated[int, typer.Option(help="Same seed, same people.")] = 0,
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Write the lab's synthetic knowledge set: fictitious people, N2D/D2N statements and questions."""
-    from orchestrator.lab.synthetic import SEEN_FOLDER, write_lab_set
+    from orchestrator.lab.synthetic import SEEN_FOLDER, TUNE_FOLDER, write_lab_set
 
     check_seed("--seed", seed)
     folder = check_output_folder(out, "--out", force=force)
@@ -156,7 +161,10 @@ def synth(
         write_lab_set(stage, people, seed)
     console = Console()
     console.print(_folder_table(folder))
-    console.print(f"seen people (for base models) in {folder / SEEN_FOLDER}; see: mft data show {folder}")
+    console.print(
+        f"new people to tune settings on in {folder / TUNE_FOLDER}, seen people (for base models) in"
+        f" {folder / SEEN_FOLDER}; see: mft data show {folder}"
+    )
 
 
 def _file_cell(folder: Path, file: str | None) -> Text:

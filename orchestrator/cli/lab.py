@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -13,21 +12,26 @@ from training.errors import InputError, excerpt
 from training.limits import check_range
 from training.method_registry import method_names
 
-REPORT_FORMATS = ("md", "csv", "html")
 MAX_LAB_SEEDS = 100  # each seed is one ~1-minute CPU trial per method
 
 
 def lab(
     seeds: int = typer.Option(3, help="Seeds per method (mean ± std over them)."),
     people: int = typer.Option(
-        100, help="New people to inject (3x as many seen ones build the base models)."
+        100, help="New people to report on (as many to tune on, 3x as many seen ones build the base models)."
     ),
     method: list[str] = typer.Option(
         None, "--methods", help="Only these methods (repeatable) \\[default: ar masked dllm]."
     ),
     control: bool = typer.Option(False, help="Add masked-random, the paper's random-token control."),
-    quick: bool = typer.Option(False, help="A smaller run for a first look: 60 people, one seed."),
-    rebuild_base: bool = typer.Option(False, help="Build the data and base models again, even if cached."),
+    quick: bool = typer.Option(False, help="A first look: one seed (the full lab's first)."),
+    tune: bool = typer.Option(
+        False,
+        help="Run on the tuning people, on which the shipped settings were chosen, not the reporting ones.",
+    ),
+    rebuild_base: bool = typer.Option(
+        False, help="Pre-train the base models here (minutes) instead of using the shipped weights."
+    ),
     data_dir: Path = typer.Option(
         None, help="Lab folder goes in DATA_DIR/lab \\[default: $MFT_DATA_DIR or ~/.cache/mft/datasets]."
     ),
@@ -40,21 +44,16 @@ def lab(
 ) -> None:
     """Fine-tune tiny models on facts about new people with ar, masked and dllm; ask forward and backward.
 
-    Builds the synthetic people and two ~1 M-parameter base models once (cached), runs the `lab`
-    sweep on Ray Tune, prints the table and the MLflow UI command. Example: mft lab --quick
+    Writes the synthetic people and the two ~1 M-parameter base models (shipped weights) once, runs
+    the `lab` sweep on Ray Tune, prints `mft report`'s tables, the lab's own table (recall and exact
+    match, the chance floor) and what it shows. Example: mft lab --quick
     """
     check_range("--seeds", seeds, 1, MAX_LAB_SEEDS, "each seed is one trial per method")
     if people < 2:  # the upper bound is the name pool's, checked when the people are drawn
         raise InputError(f"--people must be at least 2 (one per statement order), got {people}")
     if report_dir is not None:  # before minutes of work, not after
         check_output_folder(report_dir, "--report-dir", force=force)
-    from rich.console import Console
-
-    from orchestrator.lab.lab_sweep import CONTROL_METHOD, DEFAULT_METHODS, LabSettings, run_lab
-    from orchestrator.report import report_sweeps
-    from orchestrator.storage import resolve_storage
-    from orchestrator.tracking.links import print_browse
-    from orchestrator.tracking.store import resolve_tracking_uri
+    from orchestrator.lab.lab_sweep import CONTROL_METHOD, DEFAULT_METHODS, LabSettings, run_lab_and_report
 
     methods = tuple(dict.fromkeys([*(method or DEFAULT_METHODS), *([CONTROL_METHOD] if control else [])]))
     unknown = [name for name in methods if name not in method_names()]
@@ -66,14 +65,8 @@ def lab(
         seeds=1 if quick else seeds,
         people=people,
         methods=methods,
-        quick=quick,
+        population="tune" if tune else "report",
         rebuild_base=rebuild_base,
         data_dir=data_dir,
     )
-    uri = resolve_tracking_uri(tracking_uri)
-    console = Console()
-    start = time.perf_counter()
-    state = run_lab(settings, uri, resolve_storage(storage), console=console)
-    report_sweeps(uri, [state.name], report_dir, REPORT_FORMATS, console, force=force)
-    console.print(f"lab finished in {time.perf_counter() - start:.0f} s; browse it in MLflow:")
-    print_browse(console, uri, state.experiment_id, state.parent_run_id, "sweep run")
+    run_lab_and_report(settings, tracking_uri, storage, report_dir, force)

@@ -1,12 +1,14 @@
 """The lab's sweep: the shipped `lab` spec on the lab's own data and base models (driver side).
 
 Runs through exactly what `mft sweep` runs (`start_sweep`: preflight, MLflow parent and child
-runs, Ray Tune over Ray Train trials with FSDP2, the live table), then reads each method's
-best-checkpoint accuracies back from MLflow.
+runs, Ray Tune over Ray Train trials with FSDP2, the live table), on the reporting people, or with
+`--tune` on the tuning people the shipped settings were chosen on.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -15,20 +17,35 @@ from mlflow.tracking import MlflowClient
 from rich.console import Console
 
 from orchestrator.lab.base_models import LabPaths, LabRecipe, lab_root, prepare_lab
+from orchestrator.lab.chance import chance_floor
+from orchestrator.lab.progress import sweep_lines
+from orchestrator.lab.summary import LabRow, closing_lines, lab_rows, lab_table
+from orchestrator.lab.synthetic import TUNE_FOLDER, draw_populations
+from orchestrator.report import report_sweeps
+from orchestrator.report.trials import load_trial
+from orchestrator.storage import resolve_storage
 from orchestrator.sweep.expansion import Overrides, PlannedTrial, expand
 from orchestrator.sweep.launch import start_sweep
 from orchestrator.sweep.request import SweepRequest
 from orchestrator.sweep.spec import ModelChoice, SweepSpec, load_spec
 from orchestrator.sweep.state import SweepState
+from orchestrator.tracking.links import print_browse
+from orchestrator.tracking.store import resolve_tracking_uri
 from training.errors import InputError
+from training.knowledge import load_knowledge_set
 
 LAB_KIND = "lab"
 EXPERIMENT = "mft-lab"
 DEFAULT_METHODS = ("ar", "masked", "dllm")
 CONTROL_METHOD = "masked-random"
-# --quick: 60 people instead of 100 and one seed; the tests run exactly this (tests/test_lab.py).
-QUICK_RECIPE = LabRecipe(people=60, steps=1500, batch_size=64)
-QUICK_TRIAL = {"epochs": 100, "eval_at": (0, 25, 50, 75, 100)}
+REPORT_FORMATS = ("md", "csv", "html")
+# Ray settings for the lab's own local Ray, read by its processes when they start (a user's value wins):
+# Ray Train's controller polls its workers every 2 s and a report waits for the poll, where a lab
+# trial's evaluations are seconds apart; and a preemption watcher (one more process per trial) has
+# nothing to watch on one machine.
+LAB_RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
+POPULATIONS = ("report", "tune")
+"""Whom the lab fine-tunes on and reports: the reporting people, or the tuning people (`--tune`)."""
 
 
 @dataclass(frozen=True)
@@ -36,9 +53,10 @@ class LabSettings:
     """What `mft lab`'s flags choose."""
 
     seeds: int = 3
+    """Seeds 0 .. seeds-1 per method; `--quick` is seeds=1 (the full lab's first seed)."""
     people: int = 100
     methods: tuple[str, ...] = DEFAULT_METHODS
-    quick: bool = False
+    population: str = "report"
     rebuild_base: bool = False
     data_dir: Path | None = None
     """Where the lab folder goes: `<data folder>/lab` (default: $MFT_DATA_DIR or the user cache)."""
@@ -46,11 +64,11 @@ class LabSettings:
     def __post_init__(self) -> None:
         if self.seeds < 1:
             raise InputError(f"--seeds must be at least 1, got {self.seeds}")
+        if self.population not in POPULATIONS:
+            raise ValueError(f"population must be one of {POPULATIONS}, got {self.population!r}")
 
     @property
     def recipe(self) -> LabRecipe:
-        if self.quick:
-            return QUICK_RECIPE
         return LabRecipe(people=self.people)
 
 
@@ -59,13 +77,27 @@ def lab_spec(paths: LabPaths, settings: LabSettings) -> SweepSpec:
     spec = load_spec(LAB_KIND)
     folder = paths.people.parent
     models = {method: ModelChoice(str(folder / choice.name)) for method, choice in spec.models.items()}
-    fixed = {**spec.fixed, **QUICK_TRIAL} if settings.quick else spec.fixed
+    people = folder / spec.datasets[0]
+    dataset = people / TUNE_FOLDER if settings.population == "tune" else people
     grid = {**spec.grid, "seed": tuple(range(settings.seeds))}
-    return replace(spec, datasets=(str(folder / spec.datasets[0]),), models=models, fixed=fixed, grid=grid)
+    return replace(spec, datasets=(str(dataset),), models=models, grid=grid)
 
 
 def lab_trials(paths: LabPaths, settings: LabSettings) -> list[PlannedTrial]:
     return expand(lab_spec(paths, settings), Overrides(methods=settings.methods))
+
+
+@dataclass(frozen=True)
+class LabRun:
+    """A finished lab sweep and the folders it ran on."""
+
+    state: SweepState
+    paths: LabPaths
+    settings: LabSettings
+
+    @property
+    def dataset(self) -> Path:
+        return Path(lab_spec(self.paths, self.settings).datasets[0])
 
 
 def run_lab(
@@ -74,32 +106,50 @@ def run_lab(
     storage: str,
     name: str | None = None,
     console: Console | None = None,
-) -> SweepState:
-    """Build (or reuse) the data and base models, run the lab sweep, return its saved state."""
+) -> LabRun:
+    """Write (or reuse) the data and base models, run the lab sweep, return it."""
     console = console or Console()
     paths = prepare_lab(
         settings.recipe, lab_root(settings.data_dir), rebuild=settings.rebuild_base, console=console
     )
     trials = lab_trials(paths, settings)
+    prefix = LAB_KIND if settings.population == "report" else f"{LAB_KIND}-{settings.population}"
     request = SweepRequest(
         kind=LAB_KIND,
         trials=tuple(trials),
-        name=name or f"{LAB_KIND}-{datetime.now():%m%d-%H%M%S}",
+        name=name or f"{prefix}-{datetime.now():%m%d-%H%M%S}",
         tracking_uri=tracking_uri,
         storage=storage,
         experiment=EXPERIMENT,
     )
-    return start_sweep(request, console)
+    for variable, value in LAB_RAY_ENV.items():
+        os.environ.setdefault(variable, value)
+    with sweep_lines(console, tracking_uri, EXPERIMENT, request.name, enabled=not console.is_terminal):
+        state = start_sweep(request, console)
+    return LabRun(state, paths, settings)
 
 
-def method_scores(state: SweepState) -> dict[str, dict[str, list[float]]]:
-    """method → best-checkpoint metric (`fwd`, `bwd`, `N2D-fwd`, ...) → one value per seed, from MLflow."""
-    client = MlflowClient(state.tracking_uri)
-    scores: dict[str, dict[str, list[float]]] = {}
-    for run_id in state.trials.values():
-        run = client.get_run(run_id)
-        per_metric = scores.setdefault(run.data.params["method"], {})
-        for key, value in run.data.metrics.items():
-            if key.startswith("best/acc_"):
-                per_metric.setdefault(key.removeprefix("best/acc_"), []).append(value)
-    return scores
+def lab_summary(run: LabRun) -> list[LabRow]:
+    """The lab's table rows from MLflow: chance floor, base models before fine-tuning, each method."""
+    client = MlflowClient(run.state.tracking_uri)
+    trials = [load_trial(client, client.get_run(run_id)) for run_id in run.state.trials.values() if run_id]
+    questions = load_knowledge_set(str(run.dataset), "none").questions
+    seen = draw_populations(run.settings.recipe.people, run.settings.recipe.seed).seen
+    return lab_rows([trial for trial in trials if trial.evaluated], chance_floor(questions, seen))
+
+
+def run_lab_and_report(
+    settings: LabSettings, tracking_uri: str | None, storage: str, report_dir: str | None, force: bool
+) -> None:
+    """`mft lab`: the sweep, `mft report`'s tables, then the lab's own table and what it shows."""
+    console = Console()
+    start = time.perf_counter()
+    uri = resolve_tracking_uri(tracking_uri)
+    run = run_lab(settings, uri, resolve_storage(storage), console=console)
+    report_sweeps(uri, [run.state.name], report_dir, REPORT_FORMATS, console, force=force)
+    rows = lab_summary(run)
+    console.print(lab_table(rows, settings.population))
+    for line in closing_lines(rows, settings.population):
+        console.print(line, highlight=False)
+    console.print(f"lab finished in {time.perf_counter() - start:.0f} s; browse it in MLflow:")
+    print_browse(console, uri, run.state.experiment_id, run.state.parent_run_id, "sweep run")

@@ -2,10 +2,13 @@
 
 Every person has a unique two-word name and a unique description ("the keeper of the silver
 lighthouse"), stated either name first (N2D) or description first (D2N), as in the paper's
-NameDescription set. Two disjoint populations: `seen` people build the lab's base models, `new`
-people are the facts fine-tuning must inject. Both are written as bring-your-own folders
-(see `training.knowledge_folder`): the new people at the top, the seen people under `seen/`, so
-every loader, paraphrase condition and category works on them unchanged.
+NameDescription set. Three disjoint populations: `seen` people build the lab's base models; two
+sets of *new* people, whose facts fine-tuning must inject: the `tune` people, on which the lab's
+settings (learning rates, epochs, adaptation steps, the test's thresholds) were chosen, and the
+`report` people, on which the lab reports and tests, never looked at while tuning. All three are
+written as bring-your-own folders (see `training.knowledge_folder`): the reporting people at the
+top, the others under `tune/` and `seen/`, so every loader, paraphrase condition and category works
+on them unchanged.
 """
 
 from __future__ import annotations
@@ -57,7 +60,12 @@ NAME_QUESTIONS = ("Who is {name}?", "What is {name} known for?")
 DESCRIPTION_QUESTIONS = ("Who is {description}?", "What is the name of {description}?")
 ORDERS = ("N2D", "D2N")
 SEEN_PER_NEW = 3
+POPULATIONS = SEEN_PER_NEW + 2
+"""People drawn per new person: the seen ones, one to tune on, one to report on."""
 SEEN_FOLDER = "seen"
+TUNE_FOLDER = "tune"
+REPORT_SEED_OFFSET = 1_000_003
+"""The reporting people's draw: the lab's seed plus this, from the names and descriptions left."""
 
 
 @dataclass(frozen=True)
@@ -92,31 +100,57 @@ class Person:
         return {"question": question, "answer": answer, "direction": direction, "category": category}
 
 
-def draw_people(count: int, seed: int) -> list[Person]:
-    """`count` people with distinct names and distinct descriptions, half of them in each order."""
-    names = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
-    descriptions = [
-        f"the {role} of the {adj} {thing}" for role in ROLES for adj in ADJECTIVES for thing in THINGS
-    ]
-    if not 2 <= count <= len(names):
-        raise InputError(
-            f"--people must lie in 2..{len(names) // (SEEN_PER_NEW + 1)} for the lab's name pool"
-        )
+@dataclass(frozen=True)
+class Populations:
+    """The lab's three disjoint populations (no shared name or description)."""
+
+    seen: list[Person]
+    """Build the base models: what the models know before fine-tuning."""
+    tune: list[Person]
+    """New people the shipped settings and the test's thresholds were chosen on."""
+    report: list[Person]
+    """New people the lab's table and test report on; never used for a choice."""
+
+
+def all_names() -> list[str]:
+    return [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
+
+
+def all_descriptions() -> list[str]:
+    return [f"the {role} of the {adj} {thing}" for role in ROLES for adj in ADJECTIVES for thing in THINGS]
+
+
+def draw_people(count: int, seed: int, names: Sequence[str], descriptions: Sequence[str]) -> list[Person]:
+    """`count` people with distinct names and distinct descriptions from the pools, alternating orders."""
     rng = random.Random(seed)
-    picked_names = rng.sample(names, count)
-    picked_descriptions = rng.sample(descriptions, count)
+    picked_names = rng.sample(list(names), count)
+    picked_descriptions = rng.sample(list(descriptions), count)
     return [
         Person(name, description, ORDERS[index % 2])
         for index, (name, description) in enumerate(zip(picked_names, picked_descriptions, strict=True))
     ]
 
 
-def split_people(new: int, seed: int) -> tuple[list[Person], list[Person]]:
-    """(seen, new): disjoint populations, SEEN_PER_NEW seen people per new one."""
-    if new < 2:
-        raise InputError(f"--people must be at least 2 (one per statement order), got {new}")
-    people = draw_people(new * (SEEN_PER_NEW + 1), seed)
-    return people[new:], people[:new]
+def draw_populations(new: int, seed: int) -> Populations:
+    """`new` people to tune on, `new` to report on and SEEN_PER_NEW x `new` seen ones, all distinct.
+
+    The tuning and seen people are the lab's first draw (the folder's top level before the split);
+    the reporting people are drawn afterwards from the names and descriptions left, with their own
+    seed, so they were never looked at while the settings were chosen.
+    """
+    names, descriptions = all_names(), all_descriptions()
+    if not 2 <= new <= len(names) // POPULATIONS:
+        raise InputError(f"--people must lie in 2..{len(names) // POPULATIONS} for the lab's name pool")
+    first = draw_people(new * (SEEN_PER_NEW + 1), seed, names, descriptions)
+    used_names = {person.name for person in first}
+    used_descriptions = {person.description for person in first}
+    report = draw_people(
+        new,
+        seed + REPORT_SEED_OFFSET,
+        [name for name in names if name not in used_names],
+        [text for text in descriptions if text not in used_descriptions],
+    )
+    return Populations(seen=first[new:], tune=first[:new], report=report)
 
 
 def write_folder(folder: Path, people: Sequence[Person], phrasings: int) -> None:
@@ -129,11 +163,13 @@ def write_folder(folder: Path, people: Sequence[Person], phrasings: int) -> None
 
 
 def write_lab_set(out: Path, people: int = 100, seed: int = 0) -> Path:
-    """The lab's knowledge set: `people` new people at `out` (one question per direction each), three
-    times as many seen people under `out/seen` (every question phrasing). Returns `out`."""
-    seen, new = split_people(people, seed)
-    write_folder(out, new, phrasings=1)
-    write_folder(out / SEEN_FOLDER, seen, phrasings=len(NAME_QUESTIONS))
+    """The lab's knowledge set: `people` reporting people at `out` and as many tuning people under
+    `out/tune` (one question per direction each), three times as many seen people under `out/seen`
+    (every question phrasing). Returns `out`."""
+    populations = draw_populations(people, seed)
+    write_folder(out, populations.report, phrasings=1)
+    write_folder(out / TUNE_FOLDER, populations.tune, phrasings=1)
+    write_folder(out / SEEN_FOLDER, populations.seen, phrasings=len(NAME_QUESTIONS))
     return out
 
 

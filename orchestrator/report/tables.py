@@ -79,38 +79,57 @@ def running_note(groups: Sequence[Group]) -> tuple[str, ...]:
 
 
 def accuracy_table(dataset: str, groups: Sequence[Group], befores: Sequence[Group]) -> Table:
-    """Table 3 style: each category at each trial's best checkpoint, mean ± std over seeds."""
+    """Table 3 style: each category at each trial's best checkpoint, mean ± std over seeds; exact
+    match beside each direction's recall and the total."""
     fields = label_fields(groups)
     categories = order_categories(c for g in (*befores, *groups) for c in g.categories)
-    metrics = [*categories, *SUMMARY]
+    columns = [*categories, *(name for metric in SUMMARY for name in (metric, exact_column(metric)))]
     rows = []
     for before in befores:
         names = ["before fine-tuning", MISSING] + [
             display_value(name, before.value(name)) if name in BEFORE_FIELDS else "" for name in fields[2:]
         ]
-        values = [
-            cell(aggregate(t.curves[m].at(0) if m in t.curves else None for t in before.trials))
-            for m in metrics
-        ]
-        rows.append((*names, str(len(before.trials)), *values))
+        recall = [{m: c.at(0) for m, c in t.curves.items()} for t in before.trials]
+        exact = [{m: c.at(0) for m, c in t.exact.items()} for t in before.trials]
+        rows.append((*names, str(len(before.trials)), *accuracy_cells(categories, recall, exact)))
     for group in groups:
-        best = [trial.best() for trial in group.trials]
-        values = [cell(aggregate(b.get(metric) for b in best)) for metric in metrics]
-        rows.append((*labels(group, fields), seeds_cell(group), *values))
+        recall = [trial.best() for trial in group.trials]
+        exact = [trial.best_exact() for trial in group.trials]
+        rows.append((*labels(group, fields), seeds_cell(group), *accuracy_cells(categories, recall, exact)))
     notes = (
         "Each cell: the category at the trial's best checkpoint (the evaluation with the highest"
         " acc/total; ties go to the later step), mean ± sample std over seeds (std from 2 seeds on).",
+        "Recall (the paper's accuracy) gives partial credit; EM (exact match, at the same checkpoint)"
+        " is the share of questions whose every answer word is in the answer. EM per category:"
+        " report.csv.",
         *(["before fine-tuning: the step-0 evaluation; its count is runs, not seeds."] if befores else []),
         *running_note(groups),
     )
     return Table(
         f"accuracy-{dataset}",
         f"{dataset}: accuracy at the best checkpoint (Table 3)",
-        (*fields, "seeds", *metrics),
+        (*fields, "seeds", *columns),
         tuple(rows),
         len(fields),
         notes,
     )
+
+
+def exact_column(metric: str) -> str:
+    return f"{metric} EM"
+
+
+def accuracy_cells(
+    categories: Sequence[str],
+    recall: Sequence[Mapping[str, float | None]],
+    exact: Sequence[Mapping[str, float | None]],
+) -> list[str]:
+    """Recall per category, then recall and exact match per summary metric; one mapping per trial."""
+    cells = [cell(aggregate(values.get(metric) for values in recall)) for metric in categories]
+    for metric in SUMMARY:
+        cells.append(cell(aggregate(values.get(metric) for values in recall)))
+        cells.append(cell(aggregate(values.get(metric) for values in exact)))
+    return cells
 
 
 def fit_table(dataset: str, groups: Sequence[Group], fits: Fits) -> Table:

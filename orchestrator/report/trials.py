@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
 
-from orchestrator.tracking.names import ACCURACY_PREFIX, EARLY_STOP_TAG, ERROR_TAG, STOPPED, SWEEP_TAG
+from orchestrator.tracking.names import (
+    ACCURACY_PREFIX,
+    EARLY_STOP_TAG,
+    ERROR_TAG,
+    EXACT_MATCH_PREFIX,
+    STOPPED,
+    SWEEP_TAG,
+)
 from training.knowledge import order_categories
 from training.method_registry import method_info, method_names
 
@@ -44,15 +51,18 @@ class Curve:
 
 @dataclass(frozen=True)
 class Trial:
-    """One fine-tuning run: its configuration (MLflow params), status and `acc/*` curves."""
+    """One fine-tuning run: its configuration (MLflow params), status, `acc/*` and `em/*` curves."""
 
     run_id: str
     name: str
     status: str
     params: Mapping[str, str]
     curves: Mapping[str, Curve] = field(default_factory=dict)
+    """Recall (`acc/*`, the paper's accuracy) by metric name: categories, fwd, bwd, total."""
     sweep: str = ""
     error: str = ""
+    exact: Mapping[str, Curve] = field(default_factory=dict)
+    """Exact match (`em/*`) by the same names; empty for runs logged before it existed."""
 
     @property
     def evaluated(self) -> bool:
@@ -82,6 +92,11 @@ class Trial:
         step = self.best_step
         return {name: curve.at(step) for name, curve in self.curves.items()}
 
+    def best_exact(self) -> dict[str, float | None]:
+        """Exact match at the best step (chosen by recall, as the paper chooses it)."""
+        step = self.best_step
+        return {name: curve.at(step) for name, curve in self.exact.items()}
+
     @property
     def last_step(self) -> int | None:
         return self.curves["total"].points[-1][0] if self.evaluated else None
@@ -108,13 +123,17 @@ def trial_params(run: Run) -> dict[str, str]:
     return {name: value for name, value in params.items() if name not in unused}
 
 
-def load_trial(client: MlflowClient, run: Run) -> Trial:
-    """Read one run's `acc/*` histories (one request per metric)."""
-    curves = {
-        key.removeprefix(ACCURACY_PREFIX): curve_from(client.get_metric_history(run.info.run_id, key))
+def load_curves(client: MlflowClient, run: Run, prefix: str) -> dict[str, Curve]:
+    """The run's `prefix*` histories by metric name (one request per metric)."""
+    return {
+        key.removeprefix(prefix): curve_from(client.get_metric_history(run.info.run_id, key))
         for key in sorted(run.data.metrics)
-        if key.startswith(ACCURACY_PREFIX)
+        if key.startswith(prefix)
     }
+
+
+def load_trial(client: MlflowClient, run: Run) -> Trial:
+    """Read one run's recall (`acc/*`) and exact-match (`em/*`) histories."""
     tags = run.data.tags
     stopped = EARLY_STOP_TAG in tags  # by the sweep's scheduler: left out, as stopped, not failed
     return Trial(
@@ -122,7 +141,8 @@ def load_trial(client: MlflowClient, run: Run) -> Trial:
         name=run.info.run_name or run.info.run_id,
         status=STOPPED if stopped else run.info.status,
         params=trial_params(run),
-        curves=curves,
+        curves=load_curves(client, run, ACCURACY_PREFIX),
         sweep=tags.get(SWEEP_TAG, ""),
         error=tags.get(EARLY_STOP_TAG) or tags.get(ERROR_TAG, ""),
+        exact=load_curves(client, run, EXACT_MATCH_PREFIX),
     )

@@ -15,12 +15,12 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 from ray import tune
-from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler
 
 from orchestrator.credentials import keep_secrets_out_of_tune
 from orchestrator.storage import join
+from orchestrator.sweep.reporting import EvalReportsToTune
 from orchestrator.sweep.request import max_eval_points
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking import names
@@ -34,17 +34,6 @@ from training.errors import InputError
 # A trial driver only waits on its TorchTrainer: it reserves no CPU, so its workers get them all
 # (Tune refuses an all-zero request, hence a token amount of memory).
 DRIVER_RESOURCES = {"cpu": 0, "memory": 2**20}
-
-
-class EvalReportsToTune(TuneReportCallback):
-    """Forward only evaluation reports, as scalars: Tune (and ASHA) see one result per eval point."""
-
-    def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
-        report = metrics[0]
-        if names.TOTAL_ACCURACY not in report:
-            return
-        scalars = {k: v for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        super().after_report(run_context, [scalars], checkpoint)
 
 
 def trial_driver(tune_config: dict[str, Any]) -> None:

@@ -24,10 +24,10 @@ from orchestrator.tracking.runs import log_best
 from orchestrator.trial.failures import clear_failure, repair_run_folder
 from orchestrator.trial.rendering import mask_token_summary
 from training.config import TrialConfig
-from training.loop import train_fn_per_worker
 from training.mask_token import prepare_tokenizer
 from training.method_registry import method_info
 from training.report import REPORT_KEY, WorkerReport
+from training.worker_entry import run_worker
 
 
 class TrialFailed(RuntimeError):
@@ -41,7 +41,7 @@ def build_trainer(
     use_gpu = config.gpus_per_worker > 0
     per_worker = {"GPU": config.gpus_per_worker} if use_gpu else {"CPU": 1}
     return TorchTrainer(
-        train_fn_per_worker,
+        run_worker,
         train_loop_config=config.to_dict(),
         scaling_config=ScalingConfig(
             num_workers=config.workers, use_gpu=use_gpu, resources_per_worker=per_worker
