@@ -62,10 +62,12 @@ def test_ar_learns_forward_only_masked_and_dllm_answer_backward_exactly(quick_la
     chance, ar, masked, dllm = (
         quick_lab[k] for k in ("chance: a random seen person", "ar", "masked", "dllm")
     )
-    assert ar["em/fwd"] >= 0.9 and masked["em/fwd"] >= 0.7, quick_lab
+    # Thresholds from the tuning people's seed 0 with room for another population
+    # (docs/lab-dllm-findings.md: there ar 0.94 / 0.01, masked 0.82 / 0.45, dllm 0.19 / 0.28 EM).
+    assert ar["em/fwd"] >= 0.8 and masked["em/fwd"] >= 0.6, quick_lab
     assert ar["em/bwd"] <= 0.05, quick_lab  # the reversal curse: at the chance floor
-    assert masked["em/bwd"] - ar["em/bwd"] >= 0.2, quick_lab
-    assert dllm["em/bwd"] - ar["em/bwd"] >= 0.2, quick_lab
+    assert masked["em/bwd"] - ar["em/bwd"] >= 0.25, quick_lab
+    assert dllm["em/bwd"] - ar["em/bwd"] >= 0.15, quick_lab
     # Recall gives partial credit by chance; exact match does not.
     assert 0.02 <= chance["acc/bwd"] <= 0.08 and chance["em/bwd"] == 0.0, quick_lab
 
