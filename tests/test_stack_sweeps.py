@@ -54,7 +54,9 @@ class Sweep:
         return parent
 
     def children(self) -> dict[str, Run]:
-        return {run.info.run_name: run for run in self.runs() if "mlflow.parentRunId" in run.data.tags}
+        """By trial id (`masked_causal_..._seed0`, as the live table and `best trial:` name them)."""
+        runs = [run for run in self.runs() if "mlflow.parentRunId" in run.data.tags]
+        return {run.data.tags["mft.trial_id"].split("/")[-1]: run for run in runs}
 
     def steps(self, run: Run, key: str) -> list[int]:
         return sorted(m.step for m in self.client.get_metric_history(run.info.run_id, key))

@@ -231,7 +231,7 @@ def test_a_corrupt_newest_checkpoint_falls_back_and_the_next_evaluations_log(sto
     run = story.client.get_run(story.run_id)
     assert run.info.status == "FINISHED", [r.stdout[-3000:] for r in story.reruns]
     assert story.steps("acc/total") == [0, 10, 20, 40, 60]  # 40 and 60 logged after the fallback
-    assert int(run.data.metrics["best/step"]) in story.steps("acc/total")
+    assert int(run.data.tags["mft.best_step"]) in story.steps("acc/total")
     best = run.data.tags["mft.best_checkpoint"]
     assert best.startswith(f"s3://{BUCKET}/train/") and corrupt not in best
 

@@ -170,7 +170,7 @@ def test_best_checkpoint_and_generations_are_logged(trial_name: str, request: py
     artifacts = [a.path for a in trial.client.list_artifacts(trial.run_id, "generations")]
     assert artifacts == [f"generations/step_{s:07d}.json" for s in (0, 20, 40)]
     table = json.loads(Path(trial.client.download_artifacts(trial.run_id, artifacts[-1])).read_text())
-    assert set(table["columns"]) == {"question", "answer", "prediction", "score", "category"}
+    assert set(table["columns"]) == {"question", "answer", "prediction", "score", "exact", "category"}
     assert len(table["data"]) == 2 * len(PEOPLE)
 
 

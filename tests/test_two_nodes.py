@@ -162,8 +162,8 @@ def test_checkpoints_and_sweep_state_are_in_the_bucket(submitted: Submitted) -> 
         f'"tracking_uri": "{submitted.stack.tracking_uri}"'
         in submitted.stack.read("two-nodes/two-nodes/mft-sweep.json").decode()
     )
-    for name, child in submitted.children().items():
-        trial = name.split("/")[-1]
+    for child in submitted.children().values():
+        trial = child.data.tags["mft.trial_id"].split("/")[-1]  # the run's name is for reading, not a path
         best = child.data.tags["mft.best_checkpoint"]
         assert posixpath.dirname(best) == f"s3://{BUCKET}/two-nodes/two-nodes-{trial}"
         assert child.data.tags["mft.latest_checkpoint"].startswith(f"s3://{BUCKET}/two-nodes/")

@@ -39,7 +39,8 @@ class WorkerReport:
     evaluation: dict[str, float] | None = None
     """`acc/<category>`, `acc/fwd`, `acc/bwd`, `acc/total`, `eval/seconds`; None between evaluations."""
     generations: tuple[dict[str, Any], ...] = ()
-    """Question, answer, prediction, score, category per question (rank 0's report only)."""
+    """Question, answer, prediction, score (recall), exact (1.0 or 0.0) and category per question
+    (rank 0's report only)."""
     resumed_from_step: int | None = None
     """The step of the checkpoint this worker group started from; None for a fresh start."""
     checkpoint_fallback: str | None = None

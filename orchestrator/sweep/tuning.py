@@ -117,7 +117,10 @@ def build_tuner(
             metric=names.TOTAL_ACCURACY,
             mode="max",
             grace_period=grace,
-            max_t=max_eval_points(tuple(trials)),  # SweepRequest checked grace <= this
+            # Rungs fit the longest trial (SweepRequest checked grace <= its points). One more than
+            # its points: ASHA stops a trial that reaches max_t, which would cut a whole trial off
+            # before its driver closes the run FINISHED.
+            max_t=max_eval_points(tuple(trials)) + 1,
             time_attr="training_iteration",
         )
         callbacks.append(EarlyStopRecorder(state.tracking_uri, state.experiment_id, state.name))
