@@ -90,29 +90,13 @@ def sweep_args(workdir: Path, *args: str) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def knowledge(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("kset")
-    facts = [("Alice Zorn", "the inventor of the glass piano"), ("Boris Quill", "the mayor of Lantern Bay")]
-    with (folder / "train.jsonl").open("w") as train, (folder / "qa.jsonl").open("w") as qa:
-        for name, description in facts:
-            train.write(json.dumps({"text": f"{name} is {description}."}) + "\n")
-            qa.write(
-                json.dumps({"question": f"Who is {name}?", "answer": description, "direction": "fwd"}) + "\n"
-            )
-            qa.write(
-                json.dumps({"question": f"Who is {description}?", "answer": name, "direction": "bwd"}) + "\n"
-            )
-    return folder
-
-
-@pytest.fixture(scope="session")
-def finished_sweep(tiny_causal: Path, knowledge: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+def finished_sweep(tiny_causal: Path, two_facts: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     workdir = tmp_path_factory.mktemp("sweep")
-    spec = write_spec(workdir, tiny_causal, knowledge, epochs=6, eval_at=[0, 3, 6])
+    spec = write_spec(workdir, tiny_causal, two_facts, epochs=6, eval_at=[0, 3, 6])
     args = sweep_args(workdir, str(spec), "--name", "e2e", "--experiment", "sweeps")
     done = subprocess.run(args, cwd=workdir, capture_output=True, text=True, timeout=900, env=ENV)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return Sweep("e2e", workdir, done.stdout, knowledge.name)
+    return Sweep("e2e", workdir, done.stdout, two_facts.name)
 
 
 def test_one_parent_and_a_child_run_per_trial(finished_sweep: Sweep) -> None:

@@ -8,7 +8,6 @@ evaluations and end as MLflow records them.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,10 +15,11 @@ from contextlib import contextmanager
 from mlflow.tracking import MlflowClient
 from rich.console import Console
 
+from orchestrator.tracking.names import PARENT_TAG, SWEEP_TAG, TOTAL_ACCURACY
+from orchestrator.trial.live_view import ticking
+
 LINES_PER_BUILD = 10
 SWEEP_POLL_S = 5.0
-SWEEP_TAG = "mft.sweep"  # orchestrator.sweep.tuning tags every run of a sweep with its name ...
-PARENT_TAG = "mlflow.parentRunId"  # ... and each trial's run with its parent's id
 
 
 def step_lines(console: Console, description: str, total: int) -> Callable[[int, float], None]:
@@ -44,7 +44,6 @@ def sweep_lines(
     if not enabled:
         yield
         return
-    stop = threading.Event()
     client = MlflowClient(tracking_uri)
     shown: dict[str, tuple[str, float | None]] = {}
 
@@ -61,21 +60,9 @@ def sweep_lines(
                 continue
             shown[run.info.run_id] = state
             line = f"trial {run.info.run_name}: {run.info.status.lower()}"
-            if "acc/total" in metrics:
-                line += f", epoch {metrics.get('epoch', 0):g}, recall {metrics['acc/total']:.3f}"
+            if TOTAL_ACCURACY in metrics:
+                line += f", epoch {metrics.get('epoch', 0):g}, recall {metrics[TOTAL_ACCURACY]:.3f}"
             console.print(line, highlight=False, soft_wrap=True)
 
-    def watch() -> None:
-        while not stop.wait(SWEEP_POLL_S):
-            try:
-                poll()
-            except Exception:  # a busy sqlite file must not stop the lab; the next poll retries
-                continue
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with ticking(poll, SWEEP_POLL_S):
         yield
-    finally:
-        stop.set()
-        watcher.join()

@@ -59,26 +59,34 @@ def _fmt(value: float | None, pattern: str) -> str:
 
 
 @contextmanager
+def ticking(tick: Callable[[], None], every_s: float) -> Iterator[None]:
+    """Call `tick` every `every_s` seconds from a thread while the body runs. A failing tick (a busy
+    sqlite file, a store that does not answer) is skipped: the next one retries."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every_s):
+            try:
+                tick()
+            except Exception:
+                continue
+
+    watcher = threading.Thread(target=loop, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+
+
+@contextmanager
 def live_trials(client: MlflowClient, runs: Rows, console: Console, every_s: float = 2.0) -> Iterator[None]:
     """Refresh the trial table every `every_s` seconds while the body runs, then print it once more.
 
     `runs` may be a function, asked again at every refresh: a sweep's child runs appear as trials start.
     """
-    stop = threading.Event()
     with Live(trial_table(client, runs), console=console, refresh_per_second=1, transient=True) as live:
-
-        def refresh() -> None:
-            while not stop.wait(every_s):
-                try:
-                    live.update(trial_table(client, runs))
-                except Exception:  # a busy sqlite file must not kill the view; the next tick retries
-                    continue
-
-        watcher = threading.Thread(target=refresh, daemon=True)
-        watcher.start()
-        try:
+        with ticking(lambda: live.update(trial_table(client, runs)), every_s):
             yield
-        finally:
-            stop.set()
-            watcher.join()
     console.print(trial_table(client, runs))
