@@ -53,7 +53,8 @@ def quick_lab(tmp_path_factory: pytest.TempPathFactory) -> Rows:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "base models: the shipped ones" in done.stdout  # nothing was pre-trained
-    assert "trial ar seed0 " in done.stdout  # progress lines, stdout being a pipe
+    # Progress lines, stdout being a pipe ("trial ar base-causal lr1e-3 seed0: running, epoch 15, ...").
+    assert any(line.startswith("trial ar ") and "epoch 15" in line for line in done.stdout.splitlines())
     line = next(line for line in done.stdout.splitlines() if line.startswith("ROWS "))
     return json.loads(line.removeprefix("ROWS "))
 
