@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,17 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from local_stack import free_port
+
 MARK = "MFT_TEST_CLUSTER"
 RAY = str(Path(sys.executable).with_name("ray"))
 MFT = [sys.executable, "-m", "orchestrator"]
 # The suite's Ray Train poll (conftest.py); no other RAY_* setting of this shell reaches a cluster.
 KEPT_RAY_ENV = ("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S",)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def clean_env() -> dict[str, str]:

@@ -8,12 +8,12 @@ no Ray); a tiny random-init Llama built in memory. Cost: ~10 s, mostly process s
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from local_stack import free_port
 from transformers import LlamaConfig, LlamaForCausalLM, get_constant_schedule_with_warmup
 
 from training.config import TrialConfig
@@ -78,15 +78,9 @@ def _train(rank: int, world: int, port: int, out: Path) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_workers_and_one_worker_share_the_t_sequence(tmp_path: Path) -> None:
     for world in (2, 1):
-        mp.spawn(_train, args=(world, _free_port(), tmp_path), nprocs=world, join=True)
+        mp.spawn(_train, args=(world, free_port(), tmp_path), nprocs=world, join=True)
     runs = {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
     one, rank0, rank1 = runs["world1_rank0"], runs["world2_rank0"], runs["world2_rank1"]
     assert len(one["ratios"]) == STEPS and len(set(one["ratios"])) == STEPS  # a fresh t every step
