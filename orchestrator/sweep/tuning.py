@@ -129,6 +129,9 @@ def build_tuner(
         param_space={"plan": tune.grid_search(plans), "sweep": sweep},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=concurrent,
+            # A finished trial's actor (its process, with Tune, MLflow and torch imported) runs the
+            # next trial: ~10 s of CPU saved per trial. Its driver holds no state between trials.
+            reuse_actors=True,
             scheduler=scheduler,
             trial_name_creator=_trial_id,
             trial_dirname_creator=_trial_id,
