@@ -88,12 +88,8 @@ def two_facts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-EARLY_JOBS = {name: EarlyJob(name) for name in ("smollm2", "rebuild-base")}
-"""Started as the session starts when a test that needs them is collected (tests/early_jobs.py)."""
-EARLY_TESTS = {
-    "smollm2": "tests/test_smollm2.py::",
-    "rebuild-base": "tests/test_lab.py::test_rebuilt_base_models_are_the_shipped_ones_bit_for_bit",
-}
+SMOLLM2_JOB = EarlyJob("smollm2")
+"""SmolLM2's GGUF file converted as the session starts, when a SmolLM2 test is collected."""
 
 
 def smollm2_gguf() -> Path | None:
@@ -105,42 +101,20 @@ def smollm2_gguf() -> Path | None:
     return next((path for path in files if path.is_file()), None)
 
 
-def start_early_job(name: str) -> None:
-    job = EARLY_JOBS[name]
-    if name == "smollm2":
-        source = smollm2_gguf()
-        if source is None:
-            return
-        (job.folder / "source").write_text(str(source))
-    job.start()
-
-
-def early_job_order(item: pytest.Item) -> int:
-    """0 for a test that waits on no early job; else its job's place in EARLY_TESTS, counted from 1."""
-    waits = [item.nodeid.startswith(prefix) for prefix in EARLY_TESTS.values()]
-    return waits.index(True) + 1 if any(waits) else 0
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that wait on an early job run last, the longest job's last: each job gets the whole
-    suite's idle cores before its test waits on it."""
-    items.sort(key=early_job_order)  # stable: the order within each part is kept
+def start_smollm2_job() -> None:
+    source = smollm2_gguf()
+    if source is not None:
+        (SMOLLM2_JOB.folder / "source").write_text(str(source))
+        SMOLLM2_JOB.start()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    for name, prefix in EARLY_TESTS.items():
-        if any(item.nodeid.startswith(prefix) for item in session.items):
-            start_early_job(name)
+    if any(item.nodeid.startswith("tests/test_smollm2.py::") for item in session.items):
+        start_smollm2_job()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    for job in EARLY_JOBS.values():
-        job.stop()
-
-
-@pytest.fixture(scope="session")
-def early_jobs() -> dict[str, EarlyJob]:
-    return EARLY_JOBS
+    SMOLLM2_JOB.stop()
 
 
 @pytest.fixture(scope="session")
@@ -153,10 +127,9 @@ def smollm2() -> Path:
         if os.environ.get("MFT_REQUIRE_SMOLLM2") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
-    start_early_job("smollm2")
-    job = EARLY_JOBS["smollm2"]
-    job.wait()
-    return job.folder / "model"
+    start_smollm2_job()
+    SMOLLM2_JOB.wait()
+    return SMOLLM2_JOB.folder / "model"
 
 
 @pytest.fixture(scope="session")

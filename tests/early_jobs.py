@@ -1,10 +1,11 @@
-"""CPU work a slow test needs, started as the session starts, niced, so it runs on the cores the rest
-of the suite leaves idle (the fast tests keep one of two cores busy); the test then waits for it.
+"""Single-threaded CPU work a slow test needs, started as the session starts, niced, so it runs on
+the core the fast tests leave idle (they keep one of two busy); the test then waits for it.
 
 Each job runs this file in a subprocess (`python early_jobs.py NAME FOLDER`) that writes into
 FOLDER; it starts only when its test is collected (`conftest.pytest_collection_finish`), or when
-the test asks first (the test run alone). Its result is the same as in-process work: nice changes
-when a job runs, not what it computes (a rebuild pins its thread count).
+the test asks first (the test run alone). Not for multi-threaded work: Ray runs its workers at
+nice 15, so a niced job still takes CPU from them, and threads that wait on each other spin
+(the lab's base-model rebuild tried here made the suite slower).
 """
 
 from __future__ import annotations
@@ -21,17 +22,6 @@ from pathlib import Path
 NICENESS = 19
 
 
-def rebuild_base_models(folder: Path) -> None:
-    """The lab's base models pre-trained from scratch into `folder`; prints what the rebuild said."""
-    from rich.console import Console
-
-    from orchestrator.lab.base_models import LabRecipe, prepare_lab
-
-    console = Console(width=200)
-    paths = prepare_lab(LabRecipe(), folder, rebuild=True, console=console)
-    print(f"causal={paths.causal}\nbidirectional={paths.bidirectional}")
-
-
 def convert_smollm2(folder: Path) -> None:
     """SmolLM2's GGUF file (its path in `folder/source`) as a Hugging Face folder in `folder/model`."""
     from orchestrator.gguf_models import convert_gguf
@@ -39,10 +29,7 @@ def convert_smollm2(folder: Path) -> None:
     convert_gguf(Path((folder / "source").read_text()), folder / "model")
 
 
-JOBS: dict[str, Callable[[Path], None]] = {
-    "rebuild-base": rebuild_base_models,
-    "smollm2": convert_smollm2,
-}
+JOBS: dict[str, Callable[[Path], None]] = {"smollm2": convert_smollm2}
 
 
 @dataclass

@@ -20,9 +20,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from early_jobs import EarlyJob
+from rich.console import Console
 
-from orchestrator.lab.base_models import LabRecipe
+from orchestrator.lab.base_models import LabRecipe, prepare_lab
 from orchestrator.lab.prebuilt import BASE_NAMES, WEIGHTS, shipped_folder
 
 pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
@@ -80,14 +80,12 @@ def test_before_fine_tuning_rows_are_near_chance(quick_lab: Rows) -> None:
         assert row["em/fwd"] <= 0.05 and row["em/bwd"] <= 0.05, quick_lab
 
 
-def test_rebuilt_base_models_are_the_shipped_ones_bit_for_bit(early_jobs: dict[str, EarlyJob]) -> None:
-    """The rebuild runs as an early job (tests/early_jobs.py): niced, beside the rest of the suite."""
+def test_rebuilt_base_models_are_the_shipped_ones_bit_for_bit(tmp_path: Path) -> None:
     recipe = LabRecipe()
     shipped = shipped_folder(asdict(recipe), recipe.folder_name)
     assert shipped is not None, "the default recipe ships its base models"
-    output = early_jobs["rebuild-base"].wait()
-    assert "bit-identical to the shipped ones" in output, output[-3000:]
-    built = dict(line.split("=", 1) for line in output.splitlines() if line.startswith(("causal=", "bidir")))
-    for base, key in zip(BASE_NAMES, ("causal", "bidirectional"), strict=True):
-        weights = Path(built[key]) / WEIGHTS
-        assert weights.read_bytes() == shipped.joinpath(f"{base}.safetensors").read_bytes()
+    console = Console(record=True, width=200)
+    paths = prepare_lab(recipe, tmp_path, rebuild=True, console=console)
+    assert "bit-identical to the shipped ones" in console.export_text()
+    for base, folder in zip(BASE_NAMES, (paths.causal, paths.bidirectional), strict=True):
+        assert (folder / WEIGHTS).read_bytes() == shipped.joinpath(f"{base}.safetensors").read_bytes()
