@@ -88,7 +88,7 @@ def two_facts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-SMOLLM2_JOB = EarlyJob("smollm2")
+SMOLLM2_JOB = EarlyJob()
 """SmolLM2's GGUF file converted as the session starts, when a SmolLM2 test is collected."""
 
 
@@ -101,11 +101,16 @@ def smollm2_gguf() -> Path | None:
     return next((path for path in files if path.is_file()), None)
 
 
+CONVERT_GGUF = (
+    "import sys; from pathlib import Path; from orchestrator.gguf_models import convert_gguf; "
+    "convert_gguf(*map(Path, sys.argv[1:]))"
+)
+
+
 def start_smollm2_job() -> None:
     source = smollm2_gguf()
     if source is not None:
-        (SMOLLM2_JOB.folder / "source").write_text(str(source))
-        SMOLLM2_JOB.start()
+        SMOLLM2_JOB.start("-c", CONVERT_GGUF, str(source), str(SMOLLM2_JOB.folder / "model"))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
