@@ -90,6 +90,10 @@ def two_facts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 SMOLLM2_JOB = EarlyJob()
 """SmolLM2's GGUF file converted as the session starts, when a SmolLM2 test is collected."""
+REBUILD_JOB = EarlyJob()
+"""The lab's base models rebuilt (`mft lab --rebuild-base`'s path) as the session starts, when the
+test that compares them with the shipped ones is collected: ~10 CPU-minutes, on idle time."""
+REBUILD_TEST = "tests/test_lab.py::test_rebuilt_base_models_are_the_shipped_ones_bit_for_bit"
 
 
 def smollm2_gguf() -> Path | None:
@@ -105,6 +109,11 @@ CONVERT_GGUF = (
     "import sys; from pathlib import Path; from orchestrator.gguf_models import convert_gguf; "
     "convert_gguf(*map(Path, sys.argv[1:]))"
 )
+REBUILD_BASE = (
+    "import sys; from pathlib import Path; from rich.console import Console; "
+    "from orchestrator.lab.base_models import LabRecipe, prepare_lab; "
+    "prepare_lab(LabRecipe(), Path(sys.argv[1]), rebuild=True, console=Console(width=200))"
+)
 
 
 def start_smollm2_job() -> None:
@@ -113,13 +122,35 @@ def start_smollm2_job() -> None:
         SMOLLM2_JOB.start("-c", CONVERT_GGUF, str(source), str(SMOLLM2_JOB.folder / "model"))
 
 
+def start_rebuild_job() -> None:
+    REBUILD_JOB.start("-c", REBUILD_BASE, str(REBUILD_JOB.folder / "lab"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The rebuild test last, so its early job has the whole session's idle time."""
+    items.sort(key=lambda item: item.nodeid == REBUILD_TEST)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:
+        return
     if any(item.nodeid.startswith("tests/test_smollm2.py::") for item in session.items):
         start_smollm2_job()
+    if any(item.nodeid == REBUILD_TEST for item in session.items):
+        start_rebuild_job()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     SMOLLM2_JOB.stop()
+    REBUILD_JOB.stop()
+
+
+@pytest.fixture(scope="session")
+def rebuilt_lab() -> tuple[Path, str]:
+    """The lab folder the early job rebuilt the base models in, and what it printed."""
+    start_rebuild_job()
+    output = REBUILD_JOB.wait()
+    return REBUILD_JOB.folder / "lab", output
 
 
 @pytest.fixture(scope="session")

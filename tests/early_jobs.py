@@ -1,9 +1,10 @@
-"""Single-threaded CPU work a slow test needs, started as the session starts, niced, so it runs on
-the core the fast tests leave idle (they keep one of two busy); the test then waits for it.
+"""CPU work a slow test needs, started as the session starts under Linux's idle scheduling class,
+so it runs only on CPU time nothing else wants (the fast tests keep one core of two busy, the Ray
+tests wait on start-ups and polls); the test then waits for it.
 
-Not for multi-threaded work: Ray runs its workers at nice 15, so a niced job still takes CPU from
-them, and threads that wait on each other spin (the lab's base-model rebuild tried here made the
-suite slower).
+SCHED_IDLE, not a nice value: Ray runs its workers at nice 15, and even a nice-19 job takes a real
+share from them (it made the suite slower). OpenMP threads wait passively, so a multi-threaded job
+sleeps while one of its threads waits for a busy core instead of spinning on the other.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-NICENESS = 19
+
+def idle_class() -> None:
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 @dataclass
@@ -33,11 +36,11 @@ class EarlyJob:
     def start(self, *args: str) -> None:
         if self.process is not None:
             return
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=lambda: os.nice(NICENESS),
-            )  # fmt: skip
+                [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=idle_class
+            )
 
     def wait(self, timeout_s: float = 1800) -> str:
         """The job's output, once it has exited 0; raises with its output otherwise."""

@@ -173,7 +173,7 @@ class RayNodes:
 
     def stop(self) -> list[int]:
         """SIGTERM, then SIGKILL, what this cluster started; removes its folder; returns what survived."""
-        for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
+        for sig, grace in ((signal.SIGTERM, 4.0), (signal.SIGKILL, 10.0)):
             for pid in marked_processes(self.mark):
                 try:
                     os.kill(pid, sig)

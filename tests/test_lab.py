@@ -20,9 +20,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
-from orchestrator.lab.base_models import LabRecipe, prepare_lab
+from orchestrator.lab.base_models import LabRecipe
 from orchestrator.lab.prebuilt import BASE_NAMES, WEIGHTS, shipped_folder
 
 pytestmark = pytest.mark.slow  # a Ray cluster, servers or whole trials: the full suite only
@@ -80,12 +79,16 @@ def test_before_fine_tuning_rows_are_near_chance(quick_lab: Rows) -> None:
         assert row["em/fwd"] <= 0.05 and row["em/bwd"] <= 0.05, quick_lab
 
 
-def test_rebuilt_base_models_are_the_shipped_ones_bit_for_bit(tmp_path: Path) -> None:
+def test_rebuilt_base_models_are_the_shipped_ones_bit_for_bit(rebuilt_lab: tuple[Path, str]) -> None:
+    """Rebuilt by an early job (conftest.py: `mft lab --rebuild-base`'s `prepare_lab`, on idle CPU)."""
+    root, printed = rebuilt_lab
     recipe = LabRecipe()
     shipped = shipped_folder(asdict(recipe), recipe.folder_name)
     assert shipped is not None, "the default recipe ships its base models"
-    console = Console(record=True, width=200)
-    paths = prepare_lab(recipe, tmp_path, rebuild=True, console=console)
-    assert "bit-identical to the shipped ones" in console.export_text()
-    for base, folder in zip(BASE_NAMES, (paths.causal, paths.bidirectional), strict=True):
-        assert (folder / WEIGHTS).read_bytes() == shipped.joinpath(f"{base}.safetensors").read_bytes()
+    assert "rebuilt base models: bit-identical to the shipped ones" in printed, printed[-3000:]
+    # Progress lines, stdout being a file: every 150 steps of each model.
+    assert "base model (causal): step 1500/1500" in printed, printed[-3000:]
+    assert "base model (bidirectional, adapted): step 1200/1200" in printed, printed[-3000:]
+    for base in BASE_NAMES:
+        built = root / recipe.folder_name / base / WEIGHTS
+        assert built.read_bytes() == shipped.joinpath(f"{base}.safetensors").read_bytes()

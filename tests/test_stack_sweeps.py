@@ -2,7 +2,7 @@
 PostgreSQL-backed `mlflow server` (tests/local_stack.py), trials on a Ray node of 8 CPUs.
 
 - Load, interrupted: 8 one-worker trials start at once, each reporting every step: 7 `masked`
-  ones of 16 steps and one `ar` trial of 120. SIGTERM to the driver once the 7 have finished and
+  ones of 16 steps and one `ar` trial of 60. SIGTERM to the driver once the 7 have finished and
   the long one has its step-4 checkpoint; `mft sweep status` from another folder tells the truth;
   `mft sweep resume` reruns only the long one, from step 4, while PostgreSQL restarts under it.
   Every metric counted: none lost, none doubled.
@@ -33,6 +33,8 @@ from ray_nodes import MFT, RayNodes, clean_env, wait_until
 pytestmark = pytest.mark.slow
 STEP_KEYS = ("train/loss", "train/lr", "train/tokens_per_s", "train/mask_ratio", "epoch")
 EVAL_KEYS = ("acc/fwd", "acc/bwd", "acc/total", "eval/seconds")
+LONG_STEPS = 60
+"""The `ar` trial's: long enough to run on after the short ones end, short enough to rerun cheaply."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,8 @@ def loaded(
     spec = write_spec(
         folder, "load", tiny_causal, two_facts, methods=["masked", "ar"],
         fixed={"epochs": 16, "eval_at": [0, 4, 16], "lr": 3.0e-3}, grid={"seed": list(range(7))},
-        per_method={"ar": {"fixed": {"epochs": 120, "eval_at": [0, 4, 120]}, "grid": {"seed": [0]}}},
+        per_method={"ar": {"fixed": {"epochs": LONG_STEPS, "eval_at": [0, 4, LONG_STEPS]},
+                           "grid": {"seed": [0]}}},
     )  # fmt: skip
     options = ["--name", "load", "--experiment", "load", "--tracking-uri", stack.tracking_uri]
     args = sweep_command(stack, stack_cluster, str(spec), *options)
@@ -168,7 +171,7 @@ def test_the_resumed_sweep_reruns_only_the_unfinished_trial_and_logs_every_metri
     assert len(children) == 8 and loaded.parent().info.status == "FINISHED"
     counted = 0
     for name, run in children.items():
-        steps = 120 if name.startswith("ar_") else 16
+        steps = LONG_STEPS if name.startswith("ar_") else 16
         # ar masks nothing: no mask-ratio curve (issue 24).
         step_keys = tuple(k for k in STEP_KEYS if not (name.startswith("ar_") and k == "train/mask_ratio"))
         assert run.info.status == "FINISHED", name
@@ -182,7 +185,7 @@ def test_the_resumed_sweep_reruns_only_the_unfinished_trial_and_logs_every_metri
         else:
             assert run.data.tags["mft.resumed_from_step"] == "4"
     masked = 7 * (16 * len(STEP_KEYS) + 3 * len(EVAL_KEYS))
-    assert counted == masked + 120 * (len(STEP_KEYS) - 1) + 3 * len(EVAL_KEYS)
+    assert counted == masked + LONG_STEPS * (len(STEP_KEYS) - 1) + 3 * len(EVAL_KEYS)
     parent = loaded.parent().data.metrics
     assert (parent["trials/finished"], parent["trials/failed"], parent["trials/stopped"]) == (8, 0, 0)
 
