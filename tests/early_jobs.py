@@ -19,7 +19,10 @@ from pathlib import Path
 
 
 def idle_class() -> None:
-    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    if hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    else:  # not Linux: the lowest priority a nice value gives
+        os.nice(19)
 
 
 @dataclass
