@@ -24,6 +24,9 @@ from orchestrator.tiny_models import build_tiny_model
 # (e2e files ran a quarter faster at 0.25 s). Set before any Ray process starts, so every local
 # cluster of the suite (and the subprocesses it starts) inherits it; users keep Ray's default.
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
+# Ray Train starts a preemption watcher actor per trial (a fresh Python importing Ray, ~4 CPU-s on the
+# 2-core box, ~160 over the suite) that polls for node drains no test makes, as `mft lab` does not either.
+os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
 # The suite never reads or fills the user's caches (~/.cache/mft, Hugging Face's): CI starts with
 # empty ones, and a warm cache here once hid a failure that only an empty one shows.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mft-test-cache-")

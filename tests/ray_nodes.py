@@ -27,8 +27,8 @@ from local_stack import free_port
 MARK = "MFT_TEST_CLUSTER"
 RAY = str(Path(sys.executable).with_name("ray"))
 MFT = [sys.executable, "-m", "orchestrator"]
-# The suite's Ray Train poll (conftest.py); no other RAY_* setting of this shell reaches a cluster.
-KEPT_RAY_ENV = ("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S",)
+# The suite's Ray Train settings (conftest.py); no other RAY_* setting of this shell reaches a cluster.
+KEPT_RAY_ENV = ("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER")
 
 
 def clean_env() -> dict[str, str]:
@@ -56,9 +56,13 @@ def marked_processes(mark: str) -> list[int]:
 
 
 def wait_until(
-    condition: Callable[[], object], timeout: float, process: subprocess.Popen | None = None
+    condition: Callable[[], object],
+    timeout: float,
+    process: subprocess.Popen | None = None,
+    every: float = 0.5,
 ) -> bool:
-    """Poll `condition` (errors count as not yet) until it holds, `process` ends, or the timeout."""
+    """Poll `condition` (errors count as not yet) every `every` s until it holds, `process` ends, or
+    the timeout. A condition that asks MLflow costs the server and this process CPU each time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and (process is None or process.poll() is None):
         try:
@@ -66,7 +70,7 @@ def wait_until(
                 return True
         except Exception:  # the run or the file may not exist yet
             pass
-        time.sleep(0.5)
+        time.sleep(every)
     return False
 
 

@@ -10,10 +10,14 @@ exports carry the grown embeddings and the tokenizer that holds it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from training.method_registry import method_info
+
+if TYPE_CHECKING:  # annotations only: transformers' model module costs a driver ~1 CPU-s to import
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 ADD = "add"
 """The `--mask-token` value that asks for a new token."""

@@ -25,7 +25,6 @@ from mlflow.tracking import MlflowClient
 from orchestrator.failure_logs import failure_reason, write_failure_log
 from orchestrator.storage import is_uri
 from orchestrator.tracking.names import FAILURE_LOG_TAG, FAILURE_TAG, PREVIOUS_FAILURE_TAG
-from training.checkpointing import checkpoint_problem
 
 SNAPSHOT = "checkpoint_manager_snapshot.json"
 
@@ -74,6 +73,10 @@ def repair_run_folder(storage: str, name: str) -> list[str]:
         except (ValueError, UnicodeDecodeError):
             snapshot.rename(snapshot.with_name(SNAPSHOT + ".corrupt"))
             notes.append(f"set aside Ray's unreadable {SNAPSHOT} (kept as {SNAPSHOT}.corrupt)")
+    # DCP and transformers' model modules (~2.5 CPU-s): only for a folder with checkpoints to check,
+    # not in every trial driver that starts a new run
+    from training.checkpointing import checkpoint_problem
+
     for checkpoint in sorted(folder.glob("checkpoint_*")):
         problem = checkpoint.is_dir() and checkpoint_problem(checkpoint)
         if problem:
