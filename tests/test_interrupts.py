@@ -30,9 +30,11 @@ def test_ctrl_c_during_eval_keeps_the_answers_so_far(tiny_causal: Path, tmp_path
         sys.executable, "-m", "orchestrator", "eval", "--model", str(tiny_causal), "--dataset", str(kset),
         "--batch-size", "1", "--max-new-tokens", "8", "--out", str(out),
     ]  # fmt: skip
+    # SIGINT as a terminal's Ctrl-C finds it: a suite started by a shell's `&` ignores SIGINT, and a
+    # child inherits that (Python then installs no KeyboardInterrupt handler)
     process = subprocess.Popen(
         command, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 600  # a safety net for a broken build, not part of the check
     while not (partial.is_file() and partial.read_text().count("\n") >= 2):

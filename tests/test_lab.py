@@ -7,7 +7,8 @@ set on the tuning people (`mft lab --tune --quick`, docs/lab-dllm-findings.md), 
 
 Asserts the paper's ordering on the new people: plain AR fine-tuning learns the facts forward but
 not backward (the reversal curse); masked and dLLM fine-tuning answer backward too, exactly, well
-above the chance floor. Cost: one session fixture (3 trials), plus one rebuild of the base models.
+above the chance floor; run again on the same store, the lab reports that sweep and runs nothing.
+Cost: one session fixture (3 trials, then the second run), plus one rebuild of the base models.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from orchestrator.lab.base_models import LabRecipe
 from orchestrator.lab.prebuilt import BASE_NAMES, WEIGHTS, shipped_folder
@@ -36,10 +38,16 @@ print("ROWS " + json.dumps(rows))
 Rows = dict[str, dict[str, float]]
 
 
-@pytest.fixture(scope="session")
-def quick_lab(tmp_path_factory: pytest.TempPathFactory) -> Rows:
-    """Row label (chance, before fine-tuning, each method) → acc/fwd, em/fwd, acc/bwd, em/bwd."""
-    workdir = tmp_path_factory.mktemp("lab")
+@dataclass(frozen=True)
+class QuickLab:
+    """Two runs of the same quick lab on one store: the second finds the first's finished sweep."""
+
+    first: subprocess.CompletedProcess
+    second: subprocess.CompletedProcess
+    uri: str
+
+
+def run_quick_lab(workdir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "MFT_DATA_DIR": str(workdir / "data"), "COLUMNS": "200"}
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     done = subprocess.run(
@@ -51,11 +59,29 @@ def quick_lab(tmp_path_factory: pytest.TempPathFactory) -> Rows:
         timeout=1800,  # a hang guard: a few minutes on a quiet 2-core box, 3x that under load
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def rows_of(done: subprocess.CompletedProcess) -> Rows:
+    line = next(line for line in done.stdout.splitlines() if line.startswith("ROWS "))
+    return json.loads(line.removeprefix("ROWS "))
+
+
+@pytest.fixture(scope="session")
+def quick_labs(tmp_path_factory: pytest.TempPathFactory) -> QuickLab:
+    workdir = tmp_path_factory.mktemp("lab")
+    first = run_quick_lab(workdir)
+    return QuickLab(first, run_quick_lab(workdir), f"sqlite:///{workdir / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="session")
+def quick_lab(quick_labs: QuickLab) -> Rows:
+    """Row label (chance, before fine-tuning, each method) → acc/fwd, em/fwd, acc/bwd, em/bwd."""
+    done = quick_labs.first
     assert "base models: the shipped ones" in done.stdout  # nothing was pre-trained
     # Progress lines, stdout being a pipe ("trial ar base-causal lr1e-3 seed0: running, epoch 15, ...").
     assert any(line.startswith("trial ar ") and "epoch 15" in line for line in done.stdout.splitlines())
-    line = next(line for line in done.stdout.splitlines() if line.startswith("ROWS "))
-    return json.loads(line.removeprefix("ROWS "))
+    return rows_of(done)
 
 
 def test_ar_learns_forward_only_masked_and_dllm_answer_backward_exactly(quick_lab: Rows) -> None:
@@ -77,6 +103,17 @@ def test_before_fine_tuning_rows_are_near_chance(quick_lab: Rows) -> None:
     assert set(befores) == {"before fine-tuning (base-causal)", "before fine-tuning (base-bidirectional)"}
     for row in befores.values():
         assert row["em/fwd"] <= 0.05 and row["em/bwd"] <= 0.05, quick_lab
+
+
+def test_a_second_lab_reports_the_finished_sweep_and_runs_nothing(quick_labs: QuickLab) -> None:
+    """The same lab again on the same store: the first sweep's table, no new run, no trial."""
+    second = quick_labs.second.stdout
+    assert "this lab already ran: sweep lab-test, every trial finished" in second, second[-3000:]
+    assert "sweep lab-test:" not in second and "trial ar " not in second  # no sweep started, no trial ran
+    assert rows_of(quick_labs.second) == rows_of(quick_labs.first)
+    client = MlflowClient(quick_labs.uri)
+    (experiment,) = [e.experiment_id for e in client.search_experiments() if e.name == "mft-lab"]
+    assert len(client.search_runs([experiment])) == 1 + 3  # the sweep's parent and its 3 trials, once
 
 
 def test_rebuilt_base_models_are_the_shipped_ones_bit_for_bit(rebuilt_lab: tuple[Path, str]) -> None:

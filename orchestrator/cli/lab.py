@@ -32,6 +32,11 @@ def lab(
     rebuild_base: bool = typer.Option(
         False, help="Pre-train the base models here (minutes) instead of using the shipped weights."
     ),
+    rerun: bool = typer.Option(
+        False,
+        help="Run the trials again; without it, a lab that already finished in this store with the same"
+        " trials, data, base models and code is reported, not rerun.",
+    ),
     data_dir: Path = typer.Option(
         None, help="Lab folder goes in DATA_DIR/lab \\[default: $MFT_DATA_DIR or ~/.cache/mft/datasets]."
     ),
@@ -46,7 +51,8 @@ def lab(
 
     Writes the synthetic people and the two ~1 M-parameter base models (shipped weights) once, runs
     the `lab` sweep on Ray Tune, prints `mft report`'s tables, the lab's own table (recall and exact
-    match, the chance floor) and what it shows. Example: mft lab --quick
+    match, the chance floor) and what it shows. The same lab again on the same store reports the
+    finished sweep instead of rerunning it (--rerun trains again). Example: mft lab --quick
     """
     check_range("--seeds", seeds, 1, MAX_LAB_SEEDS, "each seed is one trial per method")
     if people < 2:  # the upper bound is the name pool's, checked when the people are drawn
@@ -67,6 +73,7 @@ def lab(
         methods=methods,
         population="tune" if tune else "report",
         rebuild_base=rebuild_base,
+        rerun=rerun,
         data_dir=data_dir,
     )
     run_lab_and_report(settings, tracking_uri, storage, report_dir, force)

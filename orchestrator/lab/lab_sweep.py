@@ -19,9 +19,11 @@ from rich.console import Console
 from orchestrator.lab.base_models import LabPaths, LabRecipe, lab_root, prepare_lab
 from orchestrator.lab.chance import chance_floor
 from orchestrator.lab.progress import sweep_lines
+from orchestrator.lab.reuse import finished_lab, lab_key, mark_reusable
 from orchestrator.lab.summary import LabRow, closing_lines, lab_rows, lab_table
 from orchestrator.lab.synthetic import TUNE_FOLDER, draw_populations
 from orchestrator.report import report_sweeps
+from orchestrator.report.building import DEFAULT_OUT
 from orchestrator.report.trials import load_trial
 from orchestrator.storage import resolve_storage
 from orchestrator.sweep.expansion import Overrides, PlannedTrial, expand
@@ -30,7 +32,7 @@ from orchestrator.sweep.request import SweepRequest
 from orchestrator.sweep.spec import ModelChoice, SweepSpec, load_spec
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking.links import print_browse
-from orchestrator.tracking.store import resolve_tracking_uri
+from orchestrator.tracking.store import check_tracking_store, open_tracking_store, resolve_tracking_uri
 from training.errors import InputError
 from training.knowledge import load_knowledge_set
 
@@ -58,6 +60,8 @@ class LabSettings:
     methods: tuple[str, ...] = DEFAULT_METHODS
     population: str = "report"
     rebuild_base: bool = False
+    rerun: bool = False
+    """Run the trials even when the same lab already finished in the store (`orchestrator.lab.reuse`)."""
     data_dir: Path | None = None
     """Where the lab folder goes: `<data folder>/lab` (default: $MFT_DATA_DIR or the user cache)."""
 
@@ -94,6 +98,8 @@ class LabRun:
     state: SweepState
     paths: LabPaths
     settings: LabSettings
+    reused: bool = False
+    """Found finished in the store (`orchestrator.lab.reuse`), not run now."""
 
     @property
     def dataset(self) -> Path:
@@ -107,12 +113,25 @@ def run_lab(
     name: str | None = None,
     console: Console | None = None,
 ) -> LabRun:
-    """Write (or reuse) the data and base models, run the lab sweep, return it."""
+    """Write (or reuse) the data and base models, run the lab sweep (or find the same one finished),
+    return it."""
     console = console or Console()
     paths = prepare_lab(
         settings.recipe, lab_root(settings.data_dir), rebuild=settings.rebuild_base, console=console
     )
     trials = lab_trials(paths, settings)
+    key = lab_key(trials, storage, paths.people.parent)
+    if not settings.rerun:
+        check_tracking_store(tracking_uri)
+        found = finished_lab(open_tracking_store(tracking_uri), EXPERIMENT, key, storage)
+        if found is not None:
+            console.print(
+                f"this lab already ran: sweep {found.name}, every trial finished, with the same trials, data,"
+                " base models and code; its results follow (mft lab --rerun runs it again)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            return LabRun(found, paths, settings, reused=True)
     prefix = LAB_KIND if settings.population == "report" else f"{LAB_KIND}-{settings.population}"
     request = SweepRequest(
         kind=LAB_KIND,
@@ -126,6 +145,7 @@ def run_lab(
         os.environ.setdefault(variable, value)
     with sweep_lines(console, tracking_uri, EXPERIMENT, request.name, enabled=not console.is_terminal):
         state = start_sweep(request, console)
+    mark_reusable(open_tracking_store(tracking_uri), state, key)
     return LabRun(state, paths, settings)
 
 
@@ -146,7 +166,9 @@ def run_lab_and_report(
     start = time.perf_counter()
     uri = resolve_tracking_uri(tracking_uri)
     run = run_lab(settings, uri, resolve_storage(storage), console=console)
-    report_sweeps(uri, [run.state.name], report_dir, REPORT_FORMATS, console, force=force)
+    # a reused sweep's report files are where its first run wrote them: print its tables, keep them
+    written = report_dir is None and run.reused and any((DEFAULT_OUT / run.state.name).glob("*"))
+    report_sweeps(uri, [run.state.name], report_dir, REPORT_FORMATS, console, force=force, write=not written)
     rows = lab_summary(run)
     console.print(lab_table(rows, settings.population))
     for line in closing_lines(rows, settings.population):

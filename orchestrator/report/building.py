@@ -74,11 +74,20 @@ def report_sweeps(
     formats: Sequence[str],
     console: Console,
     force: bool = False,
+    write: bool = True,
 ) -> Path:
     """Report the named sweeps (the latest one if none): write the files, print the tables, return
-    the output folder. The entry point for commands that run a sweep and then report it."""
+    the output folder. The entry point for commands that run a sweep and then report it; `write`
+    False only prints the tables, for a sweep whose files are already in the folder."""
     request = ReportRequest(tracking_uri, tuple(sweeps), out=out, formats=tuple(formats), force=force)
-    return build_report(request, console)
+    return build_report(request, console, write)
+
+
+def print_tables(tables: Sequence[Table], headline_lines: Sequence[str], console: Console) -> None:
+    for table in tables:
+        print_table(table, console)
+    for line in headline_lines:
+        console.print(f"[bold]{escape(line)}[/]")
 
 
 def parse_formats(formats: Sequence[str]) -> list[str]:
@@ -134,18 +143,23 @@ def build_tables(groups: list[Group], befores: list[Group], fits: Fits, left_out
     return tables + ([left] if left else [])
 
 
-def build_report(request: ReportRequest, console: Console) -> Path:
-    """Check, read, compute, then write the report files and log them on each sweep's parent run."""
+def build_report(request: ReportRequest, console: Console, write: bool = True) -> Path:
+    """Check, read, compute, then write the report files and log them on each sweep's parent run
+    (`write` False: print the tables only, the files being in the folder already)."""
     kinds = parse_formats(request.formats)
     uri = resolve_tracking_uri(request.tracking_uri)
     client = open_store(uri)
     selection = select_runs(client, request.targets, request.experiment, request.filters)
     text = request.out if request.out is not None else str(DEFAULT_OUT / selection.name)
-    out = check_output_folder(text, "--out", force=request.force)
+    out = check_output_folder(text, "--out", force=request.force) if write else Path(text)
     reported, left_out = split_trials([load_trial(client, run) for run in selection.runs])
     groups, befores = group_trials(reported), before_groups(reported)
     fits = fit_trials(reported)
     tables = build_tables(groups, befores, fits, left_out)
+    if not write:
+        print_tables(tables, headline(groups), console)
+        console.print(f"report files: [bold]{escape(str(out))}[/] (written when the sweep ran)")
+        return out
 
     with staged_folder(out) as stage:  # rendered as if in `out`: links in the pages are relative
         figures = draw_figures(groups, stage / "figures")
@@ -163,10 +177,7 @@ def build_report(request: ReportRequest, console: Console) -> Path:
                 path.write_text(_render(kind, report, stage), encoding="utf-8")
             written.append(path)
     written = [out / path.relative_to(stage) for path in written]
-    for table in tables:
-        print_table(table, console)
-    for line in report.headline:
-        console.print(f"[bold]{escape(line)}[/]")
+    print_tables(tables, report.headline, console)
     _log_artifacts(client, selection, out, written, console)
     files = ", ".join(path.name for path in written[len(figures) :])
     console.print(f"report written to [bold]{escape(str(out))}[/] ({files}, {len(figures)} figures)")

@@ -51,6 +51,8 @@ SWEEP_TAG = "mft.sweep"
 SWEEP_KIND_TAG = "mft.sweep_kind"
 COMMAND_TAG = "mft.command"
 BEST_TRIAL_TAG = "mft.best_trial"
+LAB_KEY_TAG = "mft.lab_key"
+"""On a lab sweep whose trials all finished: what it ran on (`orchestrator.lab.reuse`)."""
 PARENT_TAG = "mlflow.parentRunId"
 
 # Experiment tag: MLflow 3's UI chooses its "Machine learning" or "GenAI" layout by it.

@@ -8,6 +8,8 @@ uncommitted changes (then the commit alone does not say which code ran).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import shlex
 import subprocess
 import sys
@@ -40,6 +42,15 @@ def code_version() -> dict[str, str]:
         tags[names.GIT_COMMIT_TAG] = commit
         tags[names.GIT_DIRTY_TAG] = str(bool(changes)).lower()
     return tags
+
+
+def code_identity() -> str:
+    """Which code this is, as one string: `code_version`, plus a hash of the uncommitted changes to
+    tracked files when there are some (the commit alone does not say which code ran then)."""
+    version = code_version()
+    diff = _git("diff", "HEAD") if version.get(names.GIT_DIRTY_TAG) == "true" else ""
+    changes = hashlib.sha256(diff.encode()).hexdigest() if diff else ""
+    return json.dumps({**version, "changes": changes}, sort_keys=True)
 
 
 def source_tags(command: str) -> dict[str, str]:
