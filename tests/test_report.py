@@ -459,3 +459,17 @@ def test_an_existing_report_is_never_written_over_unless_forced(mft, store: Stor
     assert (out / "figures").is_dir() and not list(tmp_path.glob(".out.partial-*")), "no staging folder left"
     slash = mft("report", "--tracking-uri", store.uri, "--out", f"{out / 'notes.txt'}/")
     assert slash.code == 2 and "is a file" in slash.err
+
+
+def test_a_print_only_report_shows_the_tables_and_keeps_the_files(store: Store, tmp_path: Path) -> None:
+    """What a second `mft lab` does with the report its first run wrote (report_sweeps(write=False))."""
+    seeds_sweep(store)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.md").write_text("written when the sweep ran")
+    console = Console(record=True, width=200)
+    assert report_sweeps(store.uri, ["seeds"], str(out), ["md", "csv"], console, write=False) == out
+    shown = console.export_text()
+    assert "Table 3" in shown and f"report files: {out} (written when the sweep ran)" in shown, shown
+    assert [path.name for path in out.iterdir()] == ["report.md"]
+    assert (out / "report.md").read_text() == "written when the sweep ran"
