@@ -26,21 +26,15 @@ from orchestrator.sweep.state import SweepState
 from orchestrator.tracking.names import LAB_KEY_TAG, SWEEP_TAG
 from orchestrator.tracking.source import code_identity
 from training.errors import InputError
-
-CHUNK = 1 << 20
+from training.fingerprint import data_fingerprint
 
 
 def lab_key(trials: Sequence[PlannedTrial], storage: str, folder: Path) -> str:
     """SHA-256 over the trials' configurations, the storage, the lab folder's files and the code."""
-    digest = hashlib.sha256()
     planned = [{"trial_id": trial.trial_id, "config": trial.config.to_dict()} for trial in trials]
-    digest.update(json.dumps({"trials": planned, "storage": storage, "code": code_identity()}).encode())
-    for path in sorted(item for item in folder.rglob("*") if item.is_file()):
-        digest.update(b"\0" + str(path.relative_to(folder)).encode() + b"\0")
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()
+    files = data_fingerprint(sorted(item for item in folder.rglob("*") if item.is_file()))
+    inputs = {"trials": planned, "storage": storage, "code": code_identity(), "files": files["data.sha256"]}
+    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
 
 
 def finished_lab(client: MlflowClient, experiment: str, key: str, storage: str) -> SweepState | None:
