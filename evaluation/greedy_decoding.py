@@ -12,20 +12,12 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from evaluation.prompting import prompt_ids, stop_token_ids
+from evaluation.prompting import pad_id, prompt_ids, stop_token_ids
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """Where the model's weights live, so inputs go there (the model itself is never moved)."""
     return next(model.parameters()).device
-
-
-def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
-    """The padding id: the tokenizer's pad token, else its EOS (Llama-3 has no pad token)."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    if pad is None:
-        raise ValueError("the tokenizer has neither a pad nor an EOS token to pad batches with")
-    return pad
 
 
 def left_pad(

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from evaluation.greedy_decoding import batches, decode_answer, left_pad, model_device, pad_id
-from evaluation.prompting import prompt_ids, stop_token_ids
+from evaluation.greedy_decoding import batches, decode_answer, left_pad, model_device
+from evaluation.prompting import pad_id, prompt_ids, stop_token_ids
 
 
 def commit_schedule(gen_length: int, block_length: int, steps: int | None = None) -> list[int]:

@@ -148,3 +148,11 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
     if tokenizer.eos_token_id is not None:
         stops.add(tokenizer.eos_token_id)
     return stops
+
+
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The padding id: the tokenizer's pad token, else its EOS (Llama-3 has no pad token)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad is None:
+        raise ValueError("the tokenizer has neither a pad nor an EOS token to pad batches with")
+    return pad

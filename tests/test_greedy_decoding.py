@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from evaluation.greedy_decoding import answer_greedy, decode_answer, left_pad, pad_id
-from evaluation.prompting import encode_plain, question_prompt_ids
+from evaluation.greedy_decoding import answer_greedy, decode_answer, left_pad
+from evaluation.prompting import encode_plain, pad_id, question_prompt_ids
 
 QUESTIONS = [
     "Who is the director of the film?",

@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from evaluation.errors import InputError
-from evaluation.greedy_decoding import pad_id
-from evaluation.prompting import describe, prompt_ids, stop_token_ids
+from evaluation.prompting import describe, pad_id, prompt_ids, stop_token_ids
 from training.config import TrialConfig
 from training.knowledge import KnowledgeSet
 from training.mask_token import ADD, ADDED_MASK_TOKEN
