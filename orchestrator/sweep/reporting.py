@@ -1,4 +1,4 @@
-"""What a sweep's trials report to Tune (runs in each trial's Ray Train controller).
+"""What a sweep's trials report to Tune when a scheduler reads it (runs in each trial's Ray Train controller).
 
 Its own small module: the controller unpickles this callback by reference, and importing it from
 `orchestrator.sweep.tuning` would load the whole driver stack there (the trial launcher,
