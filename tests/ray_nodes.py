@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,17 @@ class RayNodes:
         done = self.run([sys.executable, "-c", script], timeout=120)
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def actors_started(self) -> Counter[str]:
+        """How many actors of each class the cluster's nodes have started so far: Ray names the actor
+        on the first `:actor_name:` line of its worker's log."""
+        started: Counter[str] = Counter()
+        for log in self.folder.glob("n*/session_[0-9]*/logs/worker-*.out"):
+            with log.open(errors="replace") as lines:
+                name = next((line[12:].strip() for line in lines if line.startswith(":actor_name:")), None)
+            if name:
+                started[name] += 1
+        return started
 
     def files_holding(self, secret: str) -> list[str]:
         """Every file of every node's Ray session folder that holds `secret`, with the text around it

@@ -19,6 +19,7 @@ import csv
 import re
 import signal
 import subprocess
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ class Sweep:
     name: str
     stack: LocalStack
     outputs: tuple[subprocess.CompletedProcess, ...]
+    actors: Counter[str] = field(default_factory=Counter)
+    """The Ray actors the sweep started, by class."""
 
     @property
     def client(self) -> MlflowClient:
@@ -109,6 +112,7 @@ def loaded(
     """8 trials at once, interrupted by SIGTERM while one of them runs on, then resumed while
     PostgreSQL restarts."""
     folder = tmp_path_factory.mktemp("load")
+    before = stack_cluster.actors_started()
     spec = write_spec(
         folder, "load", tiny_causal, two_facts, methods=["masked", "ar"],
         fixed={"epochs": 16, "eval_at": [0, 4, 16], "lr": 3.0e-3}, grid={"seed": list(range(7))},
@@ -147,7 +151,8 @@ def loaded(
         stack.restart_database()
     process.wait(timeout=900)
     resumed = subprocess.CompletedProcess(resume, process.returncode, log.read_text(), "")
-    return Loaded("load", stack, (first, resumed), seen, restarted, ended)
+    actors = stack_cluster.actors_started() - before
+    return Loaded("load", stack, (first, resumed), actors, seen, restarted, ended)
 
 
 def test_sigterm_stops_the_sweep_as_ctrl_c_and_status_tells_the_truth(loaded: Loaded) -> None:
@@ -209,6 +214,7 @@ def asha(
     stack: LocalStack, stack_cluster: RayNodes, tiny_causal: Path, two_facts: Path, tmp_path_factory
 ) -> Sweep:
     folder = tmp_path_factory.mktemp("asha")
+    before = stack_cluster.actors_started()
     spec = write_spec(
         folder, "asha", tiny_causal, two_facts, fixed={"epochs": 40, "eval_at": [0, 20, 40]},
         grid={"lr": [3.0e-3, 1.0e-9]},
@@ -225,7 +231,8 @@ def asha(
         [*MFT, "report", "asha", "--tracking-uri", stack.tracking_uri, "--out", str(elsewhere / "report")],
         cwd=elsewhere, env={**clean_env(), "COLUMNS": "200"}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    return Sweep("asha", stack, (done, status(stack, "asha", elsewhere), report))
+    actors = stack_cluster.actors_started() - before
+    return Sweep("asha", stack, (done, status(stack, "asha", elsewhere), report), actors)
 
 
 def test_asha_stops_the_hopeless_trial_early_and_shows_it_stopped(asha: Sweep) -> None:
@@ -275,6 +282,14 @@ def test_the_report_lists_the_stopped_trial_apart_as_stopped(asha: Sweep) -> Non
     assert left_out == [(True, "STOPPED")]
     assert by_kind["left-out"][0]["fit_note"].startswith("stopped early by ASHA at step 20")
     assert "STOPPED" in (out / "report.md").read_text()
+
+
+def test_trials_report_to_tune_only_for_a_scheduler(loaded: Loaded, asha: Sweep) -> None:
+    """Without one, nothing reads Tune's results: no trial starts the queue actor that carries
+    them (a process polled five times a second while the trial runs)."""
+    assert loaded.actors["TrainController"] >= 9, loaded.actors  # 8 trials and the resumed one
+    assert loaded.actors["_QueueActor"] == 0, loaded.actors
+    assert asha.actors["_QueueActor"] >= 1, asha.actors  # ASHA reads each evaluation through it
 
 
 def test_bench_store_prints_the_slowest_report_write(stack: LocalStack, tmp_path: Path) -> None:
