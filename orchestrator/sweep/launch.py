@@ -26,6 +26,7 @@ from orchestrator.trial.checks import check_trials
 from training.errors import InputError
 
 if TYPE_CHECKING:
+    from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
     from ray import tune
 
@@ -124,12 +125,12 @@ def print_link(state: SweepState, console: Console, tracking_uri: str | None = N
 def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, console: Console) -> SweepState:
     """Fit with the live table; settle run statuses; print failures and the best trial; return the
     state with every started trial's run (saved)."""
-    from orchestrator.sweep.runs import best_trial, finish_runs, with_child_runs
+    from orchestrator.sweep.runs import best_trial, child_runs, finish_runs, with_child_runs
     from orchestrator.sweep.tuning import unfinished_trials
     from orchestrator.trial.live_view import live_trials
 
-    def rows() -> dict[str, str]:  # asked again at every refresh: child runs appear as trials start
-        return with_child_runs(client, state).trials
+    def rows() -> dict[str, Run | None]:  # asked again at every refresh: child runs appear as trials start
+        return child_runs(client, state)
 
     try:
         with sigterm_as_interrupt(), live_trials(client, rows, console):
@@ -163,13 +164,13 @@ def show_status(state: SweepState, console: Console, tracking_uri: str | None = 
     """The trials' table from MLflow: the sweep's own server, or `tracking_uri` (e.g. a port-forward)."""
     from mlflow.tracking import MlflowClient
 
-    from orchestrator.sweep.runs import best_trial, with_child_runs
+    from orchestrator.sweep.runs import best_trial, child_runs, with_child_runs
     from orchestrator.trial.live_view import trial_table
 
     require_store(tracking_uri or state.tracking_uri)  # a dead server: one line in seconds, not retries
     client = MlflowClient(tracking_uri or state.tracking_uri)
+    console.print(trial_table(client, child_runs(client, state)))
     state = with_child_runs(client, state)
-    console.print(trial_table(client, state.trials))
     parent = client.get_run(state.parent_run_id)
     best = parent.data.tags.get(BEST_TRIAL_TAG) or best_trial(client, state)
     console.print(f"sweep {state.name} ({state.kind}): {parent.info.status}; best trial: {best or '-'}")

@@ -13,7 +13,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 
-from mlflow.entities import DatasetInput, Metric, Param
+from mlflow.entities import DatasetInput, Metric, Param, Run
 from mlflow.tracking import MlflowClient
 
 from orchestrator.report.summary import summarize
@@ -77,16 +77,20 @@ def sweep_inputs(trials: Sequence[PlannedTrial]) -> list[DatasetInput]:
     return distinct_inputs(found for config in reads.values() for found in dataset_inputs(config))
 
 
-def with_child_runs(client: MlflowClient, state: SweepState) -> SweepState:
-    """`state` with the run id of every trial that has started ("" for the others), from MLflow."""
+def child_runs(client: MlflowClient, state: SweepState) -> dict[str, Run | None]:
+    """Every trial's MLflow run (None: not started), in one search: what the live table shows."""
     children = client.search_runs(
         [state.experiment_id], f"tags.`{PARENT_TAG}` = '{state.parent_run_id}'", max_results=10_000
     )
     prefix = f"{state.name}/"
-    found = {
-        run.data.tags.get(names.TRIAL_ID_TAG, "").removeprefix(prefix): run.info.run_id for run in children
-    }
-    return dataclasses.replace(state, trials={trial_id: found.get(trial_id, "") for trial_id in state.trials})
+    found = {run.data.tags.get(names.TRIAL_ID_TAG, "").removeprefix(prefix): run for run in children}
+    return {trial_id: found.get(trial_id) for trial_id in state.trials}
+
+
+def with_child_runs(client: MlflowClient, state: SweepState) -> SweepState:
+    """`state` with the run id of every trial that has started ("" for the others), from MLflow."""
+    runs = child_runs(client, state)
+    return dataclasses.replace(state, trials={t: run.info.run_id if run else "" for t, run in runs.items()})
 
 
 def finish_runs(client: MlflowClient, state: SweepState, errors: dict[str, str], interrupted: bool) -> str:

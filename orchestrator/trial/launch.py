@@ -80,7 +80,7 @@ def launch_trial(
     console.print(f"[bold]{verb}[/] {name}  [dim]MLflow run {run_id} at {tracking_uri}[/]")
     print_browse(console, tracking_uri, experiment_id, run_id)
     try:
-        with sigterm_as_interrupt(), live_trials(client, {name: run_id}, console):
+        with sigterm_as_interrupt(), live_trials(client, lambda: {name: client.get_run(run_id)}, console):
             run_trial(config, tracking_uri=tracking_uri, name=f"trial-{run_id}", storage=storage)
     except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C or SIGTERM: Ray Train aborted the trial
         console.print(f"[bold yellow]interrupted:[/] run {run_id} is KILLED; its checkpoints are kept")

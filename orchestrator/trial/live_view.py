@@ -18,20 +18,20 @@ from rich.table import Table
 
 from orchestrator.tracking import names
 
-# Display name → MLflow run id (None or "": the trial has not started), or a function giving that.
-Rows = Mapping[str, str | None] | Callable[[], Mapping[str, str | None]]
+# Display name → the trial's MLflow run as just read (None: not started yet), or a function giving
+# that: asked at every refresh, so a sweep reads all its runs in one search, not one request each.
+Rows = Mapping[str, Run | None] | Callable[[], Mapping[str, Run | None]]
 
 
 def trial_table(client: MlflowClient, runs: Rows) -> Table:
-    """One row per trial (display name → run id; None: not started yet) from the runs' latest metrics."""
+    """One row per trial from its run's latest metrics."""
     table = Table(title="trials", expand=False)
     for column in ("trial", "status", "epoch", "loss", "acc/total", "best"):
         table.add_column(column, justify="left" if column in ("trial", "status") else "right")
-    for name, run_id in (runs() if callable(runs) else runs).items():
-        if not run_id:
+    for name, run in (runs() if callable(runs) else runs).items():
+        if run is None:
             table.add_row(name, "PENDING", *["-"] * 4)
             continue
-        run = client.get_run(run_id)
         m = run.data.metrics
         stopped = names.EARLY_STOP_TAG in run.data.tags  # by the sweep's scheduler: not a failure
         table.add_row(
