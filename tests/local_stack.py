@@ -64,10 +64,20 @@ def missing_parts() -> str | None:
     return None
 
 
+HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port nothing listens on, never one this process handed out before: a cluster's ports are
+    picked one by one before Ray binds any, and the kernel may offer a just-closed one again (it
+    once gave the dashboard and Ray's client server the same port, and `ray start` refused)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in HANDED_OUT:
+            HANDED_OUT.add(port)
+            return port
 
 
 def wait_until(ready: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
