@@ -58,5 +58,5 @@ def test_the_sweep_finds_its_trials_runs_by_their_trial_id(tmp_path: Path) -> No
     runs = child_runs(client, state)
     assert [trial for trial, run in runs.items() if run is None] == ["d"]
     assert {run.data.tags[names.TRIAL_ID_TAG] for run in runs.values() if run} == {"s/a", "s/b", "s/c"}
-    ids = with_child_runs(client, state).trials
+    ids = with_child_runs(state, runs).trials
     assert ids["d"] == "" and all(ids[trial] == runs[trial].info.run_id for trial in "abc")

@@ -137,7 +137,7 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, consol
             results = tuner.fit()
     except KeyboardInterrupt:  # a second Ctrl-C (or SIGTERM) skips Tune's own clean stop
         results = None
-    state = with_child_runs(client, state)
+    state = with_child_runs(state, child_runs(client, state))
     state.save()
     errors = {}
     for result in results or []:
@@ -169,8 +169,9 @@ def show_status(state: SweepState, console: Console, tracking_uri: str | None = 
 
     require_store(tracking_uri or state.tracking_uri)  # a dead server: one line in seconds, not retries
     client = MlflowClient(tracking_uri or state.tracking_uri)
-    console.print(trial_table(client, child_runs(client, state)))
-    state = with_child_runs(client, state)
+    runs = child_runs(client, state)
+    console.print(trial_table(client, runs))
+    state = with_child_runs(state, runs)
     parent = client.get_run(state.parent_run_id)
     best = parent.data.tags.get(BEST_TRIAL_TAG) or best_trial(client, state)
     console.print(f"sweep {state.name} ({state.kind}): {parent.info.status}; best trial: {best or '-'}")

@@ -87,9 +87,8 @@ def child_runs(client: MlflowClient, state: SweepState) -> dict[str, Run | None]
     return {trial_id: found.get(trial_id) for trial_id in state.trials}
 
 
-def with_child_runs(client: MlflowClient, state: SweepState) -> SweepState:
-    """`state` with the run id of every trial that has started ("" for the others), from MLflow."""
-    runs = child_runs(client, state)
+def with_child_runs(state: SweepState, runs: dict[str, Run | None]) -> SweepState:
+    """`state` with the run id of every trial that has started ("" for the others), from `child_runs`."""
     return dataclasses.replace(state, trials={t: run.info.run_id if run else "" for t, run in runs.items()})
 
 
