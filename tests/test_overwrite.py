@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,7 +122,7 @@ def exported_run(tiny_causal: Path, tmp_path_factory: pytest.TempPathFactory) ->
     yield {"base": str(base), "checkpoint": str(checkpoint), "uri": uri, "run": run.info.run_id}
 
 
-def test_export(mft, exported_run: dict[str, str], tmp_path: Path) -> None:
+def test_export(mft, exported_run: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run, base = exported_run["run"], Path(exported_run["base"])
     store = ["--tracking-uri", exported_run["uri"]]
     before = files(base)
@@ -135,7 +136,12 @@ def test_export(mft, exported_run: dict[str, str], tmp_path: Path) -> None:
     assert files(out) == {"config.json": b"mine"}
     slash = mft("export", run, "--out", f"{out / 'config.json'}/", *store)
     assert slash.code == 2 and "is a file" in slash.err, slash.err
-    done = mft("export", run, "--out", str(out), "--force", *store)
+    monkeypatch.setenv("COLUMNS", "60")  # a pipe's or a Ray job log's width: the path is still one line
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        done = mft("export", run, "--out", str(out), "--force", *store)
     assert done.code == 0, done.err
+    assert f"of run {run} to {out}\n" in done.out, done.out
+    assert not caught, [str(warning.message) for warning in caught]  # a user's terminal shows each
     assert LlamaForCausalLM.from_pretrained(out).num_parameters() > 0
     assert files(base) == before

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 from ray.train import Checkpoint
+from rich.console import Console
 
 from orchestrator.sweep.state import SweepState
 from orchestrator.tracking.callback import MlflowTrialCallback
@@ -18,7 +19,7 @@ from orchestrator.tracking.names import (
     RESUMED_TAG,
     TRIAL_FILE,
 )
-from orchestrator.tracking.runs import ensure_experiment, log_best, start_trial_run
+from orchestrator.tracking.runs import ensure_experiment, log_best, print_best, start_trial_run
 from orchestrator.trial.settings import build_trial_config
 from orchestrator.trial.trial_file import load_trial_file
 from training.config import TrialConfig
@@ -76,6 +77,19 @@ def test_callback_logs_curves_best_checkpoint_and_never_a_step_twice(
     assert history(client, run_id, "best/acc_total") == [(0, 0.5)]  # a summary: step 4 is the tag
     assert data.tags[RESUMED_TAG] == "2"
     assert [a.path for a in client.list_artifacts(run_id, "generations")] == ["generations/step_0000000.json"]
+
+
+def test_a_forward_only_best_checkpoint_is_titled_on_one_line(run: tuple[MlflowClient, str]) -> None:
+    """Two categories make a table narrower than its title, which Rich would wrap mid-phrase."""
+    client, run_id = run
+    client.set_tag(run_id, BEST_STEP_TAG, "40")
+    client.log_metric(run_id, "best/acc_fwd", 0.25)
+    client.log_metric(run_id, "best/acc_total", 0.25)
+    console = Console(width=80, record=True)
+    print_best(client, run_id, console)
+    lines = [line.strip() for line in console.export_text().splitlines()]
+    assert lines[0] == "best checkpoint: step 40"
+    assert lines[-1] == f"status RUNNING; export with: mft export {run_id} --out DIR"
 
 
 def test_a_new_controller_continues_where_the_last_one_stopped(

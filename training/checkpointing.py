@@ -9,6 +9,7 @@ checkpoint into a Hugging Face model folder.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -125,7 +126,9 @@ def export_checkpoint(directory: Path, out: Path) -> Path:
         model_config, dtype=torch.float32, trust_remote_code=config.trust_remote_code
     )
     state = {"model": model.state_dict()}
-    dcp.load(state, checkpoint_id=str(directory), no_dist=True)
+    with warnings.catch_warnings():  # torch warns that it loads in one process even when asked to
+        warnings.filterwarnings("ignore", "torch.distributed is disabled", UserWarning)
+        dcp.load(state, checkpoint_id=str(directory), no_dist=True)
     model.load_state_dict(state["model"])
     if config.precision == "bf16":
         model = model.to(torch.bfloat16)

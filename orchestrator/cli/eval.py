@@ -150,7 +150,7 @@ def evaluate_model(
             partial.unlink()  # nothing answered: no trace of the run
         raise
     partial.replace(out_path)
-    console.print(f"generations written to {out_path}")
+    console.print(f"generations written to {out_path}", soft_wrap=True)
     console.print(f"{knowledge.name}: {describe_selection(items, len(knowledge.questions))}", highlight=False)
     console.print(f"{decoding.sampler} sampler, {prompt_style} prompts, {scoring} scoring", highlight=False)
     _print_metrics(summarize(items, scores), knowledge.name)

@@ -68,7 +68,10 @@ def export(
     finally:
         if copy:
             copy.cleanup()
-    console.print(f"exported the {chosen.which} checkpoint (step {chosen.step}) of run {run_id} to {folder}")
+    console.print(
+        f"exported the {chosen.which} checkpoint (step {chosen.step}) of run {run_id} to {folder}",
+        soft_wrap=True,
+    )
     note = diffusion_note(run.data.params, folder)
     if note:
         console.print(note, highlight=False, soft_wrap=True)  # a command to copy: never wrapped

@@ -78,4 +78,6 @@ def tiny(
             heads=heads,
             seed=seed,
         )
-    console.print(f"tiny {arch} model written to {folder} (tokenizer trained on {len(texts)} texts)")
+    console.print(
+        f"tiny {arch} model written to {folder} (tokenizer trained on {len(texts)} texts)", soft_wrap=True
+    )

@@ -158,7 +158,9 @@ def build_report(request: ReportRequest, console: Console, write: bool = True) -
     tables = build_tables(groups, befores, fits, left_out)
     if not write:
         print_tables(tables, headline(groups), console)
-        console.print(f"report files: [bold]{escape(str(out))}[/] (written when the sweep ran)")
+        console.print(
+            f"report files: [bold]{escape(str(out))}[/] (written when the sweep ran)", soft_wrap=True
+        )
         return out
 
     with staged_folder(out) as stage:  # rendered as if in `out`: links in the pages are relative
@@ -180,7 +182,9 @@ def build_report(request: ReportRequest, console: Console, write: bool = True) -
     print_tables(tables, report.headline, console)
     _log_artifacts(client, selection, out, written, console)
     files = ", ".join(path.name for path in written[len(figures) :])
-    console.print(f"report written to [bold]{escape(str(out))}[/] ({files}, {len(figures)} figures)")
+    console.print(
+        f"report written to [bold]{escape(str(out))}[/] ({files}, {len(figures)} figures)", soft_wrap=True
+    )
     for experiment_id in dict.fromkeys(run.info.experiment_id for run in selection.runs):
         print_browse(console, uri, experiment_id)
     return out

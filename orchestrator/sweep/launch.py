@@ -149,11 +149,11 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, consol
         console.print(f"[red]failed[/] {trial_id}: {message}")
     best = best_trial(client, state)
     if best:
-        console.print(f"best trial: [bold]{best}[/] (MLflow run {state.trials[best]})")
+        console.print(f"best trial: [bold]{best}[/] (MLflow run {state.trials[best]})", soft_wrap=True)
     console.print(f"sweep {state.name} {status}")
     print_link(state, console)
     if interrupted:
-        console.print(f"resume with: mft sweep resume {state.name} --storage {state.storage}")
+        console.print(f"resume with: mft sweep resume {state.name} --storage {state.storage}", soft_wrap=True)
         raise typer.Exit(130)
     if errors:
         raise typer.Exit(1)

@@ -76,9 +76,12 @@ def submit_sweep(
             runtime_env["working_dir"] = upload
         job_id = client.submit_job(entrypoint=command, runtime_env=runtime_env)
     dashboard = client.get_address()
-    console.print(f"[bold]submitted[/] Ray job {job_id}: {command}")
-    console.print(f"follow it:  ray job logs --follow {job_id} --address {dashboard}")
-    console.print(f"stop it:    ray job stop {job_id} --address {dashboard}")
+    console.print(f"[bold]submitted[/] Ray job {job_id}: {command}", soft_wrap=True)
+    console.print(f"follow it:  ray job logs --follow {job_id} --address {dashboard}", soft_wrap=True)
+    console.print(f"stop it:    ray job stop {job_id} --address {dashboard}", soft_wrap=True)
     if name is not None:
-        console.print(f"progress:   mft sweep status {name} (with the same --storage): trials, MLflow links")
+        console.print(
+            f"progress:   mft sweep status {name} (with the same --storage): trials, MLflow links",
+            soft_wrap=True,
+        )
     return job_id

@@ -168,11 +168,12 @@ def print_best(client: MlflowClient, run_id: str, console: Console) -> None:
     run = client.get_run(run_id)
     prefix = names.BEST_ACCURACY_PREFIX
     best = {k.removeprefix(prefix): v for k, v in run.data.metrics.items() if k.startswith(prefix)}
-    table = Table(title=f"best checkpoint: step {run.data.tags.get(names.BEST_STEP_TAG, '-')}")
+    title = f"best checkpoint: step {run.data.tags.get(names.BEST_STEP_TAG, '-')}"
+    table = Table(title=title, min_width=len(title))  # one or two categories: the title stays on a line
     for key in best:
         table.add_column(key, justify="right")
     table.add_row(*(f"{value:.3f}" for value in best.values()))
     console.print(table)
     if names.FALLBACK_TAG in run.data.tags:
         console.print(f"[yellow]note:[/] {run.data.tags[names.FALLBACK_TAG]}", highlight=False)
-    console.print(f"status {run.info.status}; export with: mft export {run_id} --out DIR")
+    console.print(f"status {run.info.status}; export with: mft export {run_id} --out DIR", soft_wrap=True)

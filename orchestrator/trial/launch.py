@@ -77,7 +77,7 @@ def launch_trial(
         run_id = create_trial_run(client, experiment_id, config, name, key, tags)
     config = config.replace(run_id=run_id)
     verb = "continuing" if found is not None else "trial"
-    console.print(f"[bold]{verb}[/] {name}  [dim]MLflow run {run_id} at {tracking_uri}[/]")
+    console.print(f"[bold]{verb}[/] {name}  [dim]MLflow run {run_id} at {tracking_uri}[/]", soft_wrap=True)
     print_browse(console, tracking_uri, experiment_id, run_id)
     try:
         with sigterm_as_interrupt(), live_trials(client, lambda: {name: client.get_run(run_id)}, console):
