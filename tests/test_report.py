@@ -445,6 +445,21 @@ def test_terminal_table_moves_shared_labels_to_a_note_and_keeps_labels_whole() -
     assert "paraphrase" not in text.splitlines()[2]  # the header row
 
 
+def test_at_80_columns_a_long_trial_name_folds_and_no_number_is_cut() -> None:
+    from orchestrator.report.tables import MISSING, Table
+    from orchestrator.report.terminal import print_table
+
+    name = "ar_causal_namedesc_none_lr5e-06_seed0"
+    rows = ((name, "FINISHED", "0", "120", "0.953", MISSING, "0.912"),)
+    columns = ("trial", "status", "seed", "best step", "fwd", "bwd", "total")
+    console = Console(width=80, record=True)
+    print_table(Table("trials", "Trials", columns, rows, left=3), console)
+    text = console.export_text()
+    assert "0.953" in text and "0.912" in text and "…" not in text, text
+    lines = [line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│")]
+    assert "".join(lines) == name and len(lines) > 1  # folded, every character kept
+
+
 def test_an_existing_report_is_never_written_over_unless_forced(mft, store: Store, tmp_path: Path) -> None:
     seeds_sweep(store)
     out = tmp_path / "out"
