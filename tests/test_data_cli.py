@@ -49,6 +49,15 @@ def test_list_shows_conditions_files_and_counts(mft: Callable, paper_data_dir: P
     assert row(result.out, "wiki")[2:] == ["present", "missing", "missing", "fwd 116, bwd 258"]
 
 
+def test_list_at_80_columns_cuts_no_name(
+    mft: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # a pipe's width, or a small terminal's
+    result = mft("data", "list", "--data-dir", str(tmp_path))
+    assert result.code == 0 and "…" not in result.out, result.out
+    assert max(len(line) for line in result.out.splitlines()) <= 80
+
+
 def test_list_reads_data_dir_from_environment(
     mft: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,7 +60,7 @@ def list_datasets(data_dir: DataDir = None) -> None:
     folder = resolve_data_dir(data_dir)
     table = Table(title="Registered knowledge sets", caption=f"data folder: {folder}")
     for column in ("dataset", "title", *PARAPHRASES, "test questions"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # at 80 columns a name breaks, never ends in "…"
     for spec in DATASETS.values():
         conditions = [_file_cell(folder, spec.train_files.get(condition)) for condition in PARAPHRASES]
         table.add_row(spec.label, spec.title, *conditions, _questions_cell(spec, folder))
