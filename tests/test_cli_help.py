@@ -1,7 +1,8 @@
-"""`--help` of every command shows every option's default, as rendered (Rich markup eats `[...]`)."""
+"""`--help` of every command: every default shown (markup eats `[...]`), prose wrapped to the width."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -61,3 +62,19 @@ def test_help_shows_every_default(
     assert all(param.name in blocks for param in optional), f"rows not found in: {result.out}"
     hidden = [param.opts[0] for param in optional if "[default:" not in blocks[param.name]]
     assert hidden == [], f"mft {' '.join(path)}: no default shown for {', '.join(hidden)}"
+
+
+@pytest.mark.parametrize("path", [(), *sorted(COMMANDS)], ids=lambda path: " ".join(path) or "mft")
+def test_help_prose_is_wrapped_to_the_width_not_at_the_docstrings_line_ends(
+    mft: Callable, monkeypatch: pytest.MonkeyPatch, path: tuple[str, ...]
+) -> None:
+    """A docstring is written at 100 columns: at 80 its own line ends would leave ragged short lines."""
+    width = 80
+    monkeypatch.setenv("COLUMNS", str(width))
+    result = mft(*path, "--help")
+    assert result.code == 0, result.err
+    prose = [line.strip() for line in result.out.splitlines() if not line.startswith(("│", "╭", "╰"))]
+    for line, after in itertools.pairwise(prose):
+        if line and after and not after.startswith(("Usage:", "Example")):
+            room = width - 2  # Rich pads the help text by a space on each side
+            assert len(line) + 1 + len(after.split()[0]) > room, f"{line!r} then {after!r}"

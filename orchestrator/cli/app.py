@@ -28,7 +28,7 @@ app = typer.Typer(
     help="Knowledge-injection fine-tuning experiments: AR, masked AR and diffusion LLMs, tracked in MLflow.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 err_console = Console(stderr=True)
 GROUPS = ("data", "model", "sweep", "bench")

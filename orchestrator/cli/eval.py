@@ -47,7 +47,7 @@ def evaluate_model(
     out: str = typer.Option(
         None,
         help="JSONL of every generation, written to OUT.partial as answered"
-        " \\[default: generations-<dataset>.jsonl].",
+        " \\[default: `generations-<dataset>.jsonl`].",
     ),
     batch_size: int = typer.Option(100, help="Questions per forward batch."),
     max_new_tokens: int = typer.Option(128, help="Answer length (LLaDA: gen_length)."),

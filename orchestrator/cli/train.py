@@ -78,7 +78,7 @@ def train(
         False,
         help="Run every check, print the resolved trial configuration (a --config file); start nothing.",
     ),
-    experiment: str = typer.Option(None, help="MLflow experiment \\[default: mft-<dataset>]."),
+    experiment: str = typer.Option(None, help="MLflow experiment \\[default: `mft-<dataset>`]."),
     tracking_uri: str = options.TRACKING_URI,
     storage: str = options.STORAGE,
     address: str = options.ADDRESS,
