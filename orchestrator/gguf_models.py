@@ -10,11 +10,16 @@ then load it like any other. Converted once per file (path, size and modificatio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import shutil
 import tempfile
+import time
 from pathlib import Path
+
+from rich.console import Console
 
 from training.errors import InputError
 from training.knowledge import user_cache
@@ -53,22 +58,24 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
         )
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     from evaluation.prompting import end_of_turn_id
     from training.model_folder import save_model_folder
 
-    shown = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a bar per tensor would bury a command's one-line output
+    console = Console()
+    console.print(f"converting {gguf.name} once, into {out} (fp32)", highlight=False, soft_wrap=True)
+    start = time.perf_counter()
+    # transformers draws a tqdm bar over the tensors on stderr that no setting of its own turns off:
+    # in a log it is one line of hundreds of carriage returns. Errors still arrive as exceptions.
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        with contextlib.redirect_stderr(io.StringIO()):
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            loaded = AutoModelForCausalLM.from_pretrained(
+                gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+            )
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read {gguf}: {first}") from exc
-    finally:
-        if shown:
-            hf_logging.enable_progress_bar()
     settings = loaded.config.to_dict()
     for key in ("quantization_config", "_name_or_path"):
         settings.pop(key, None)
@@ -88,4 +95,5 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
         if out.exists():
             shutil.rmtree(out)
         (Path(scratch) / "model").rename(out)
+    console.print(f"converted {gguf.name} in {time.perf_counter() - start:.0f} s", highlight=False)
     return out

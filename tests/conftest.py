@@ -172,6 +172,12 @@ def smollm2() -> Path:
 
 
 @pytest.fixture(scope="session")
+def smollm2_conversion(smollm2: Path) -> str:
+    """What converting SmolLM2's GGUF file printed (the early job's output)."""
+    return SMOLLM2_JOB.wait()
+
+
+@pytest.fixture(scope="session")
 def tiny_causal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "causal", arch="causal")
 

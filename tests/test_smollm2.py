@@ -54,6 +54,13 @@ def rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def test_the_conversion_says_what_it_does_in_two_lines(smollm2: Path, smollm2_conversion: str) -> None:
+    """Not transformers' bar over 272 tensors, which a log keeps as one line of carriage returns."""
+    lines = smollm2_conversion.splitlines()
+    assert lines[0] == f"converting SmolLM2-135M-Instruct.Q4_1.gguf once, into {smollm2} (fp32)", lines
+    assert lines[-1].startswith("converted SmolLM2-135M-Instruct.Q4_1.gguf in ") and len(lines) == 2, lines
+
+
 def test_chat_questions_get_answers_in_the_templates_own_prompt(
     smollm2: Path, paper_data_dir: Path, tmp_path: Path
 ) -> None:
