@@ -79,8 +79,10 @@ def quick_lab(quick_labs: QuickLab) -> Rows:
     """Row label (chance, before fine-tuning, each method) → acc/fwd, em/fwd, acc/bwd, em/bwd."""
     done = quick_labs.first
     assert "base models: the shipped ones" in done.stdout  # nothing was pre-trained
-    # Progress lines, stdout being a pipe ("trial ar base-causal lr1e-3 seed0: running, epoch 15, ...").
-    assert any(line.startswith("trial ar ") and "epoch 15" in line for line in done.stdout.splitlines())
+    # Progress lines, stdout being a pipe ("trial ar base-causal lr1e-3 seed0: running, epoch 15, ..."):
+    # one while it runs, and its last one once the sweep is over.
+    ar = [line for line in done.stdout.splitlines() if line.startswith("trial ar ")]
+    assert any(": running" in line for line in ar) and ": finished, epoch 60, recall " in ar[-1], ar
     return rows_of(done)
 
 

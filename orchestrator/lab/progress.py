@@ -8,6 +8,7 @@ evaluations and end as MLflow records them.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,3 +67,5 @@ def sweep_lines(
 
     with ticking(poll, SWEEP_POLL_S):
         yield
+    with contextlib.suppress(Exception):  # as a tick: a store that does not answer skips it
+        poll()  # every trial's last line: the sweep may end between two ticks
