@@ -26,7 +26,6 @@ from orchestrator.trial.checks import check_trials
 from training.errors import InputError
 
 if TYPE_CHECKING:
-    from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
     from ray import tune
 
@@ -129,11 +128,8 @@ def run_tuner(client: MlflowClient, state: SweepState, tuner: tune.Tuner, consol
     from orchestrator.sweep.tuning import unfinished_trials
     from orchestrator.trial.live_view import live_trials
 
-    def rows() -> dict[str, Run | None]:  # asked again at every refresh: child runs appear as trials start
-        return child_runs(client, state)
-
-    try:
-        with sigterm_as_interrupt(), live_trials(client, rows, console):
+    try:  # the runs are searched again at every refresh: child runs appear as trials start
+        with sigterm_as_interrupt(), live_trials(client, lambda: child_runs(client, state), console):
             results = tuner.fit()
     except KeyboardInterrupt:  # a second Ctrl-C (or SIGTERM) skips Tune's own clean stop
         results = None
